@@ -10,7 +10,7 @@ and exits with status 2.
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 class UserError(Exception):

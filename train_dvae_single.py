@@ -1,0 +1,232 @@
+"""Pre-train one SRNN DVAE on single-source sequences (DESIGN §4, §10).
+
+    python train_dvae_single.py config/cfg_dvae_single_mot.ini
+
+MOT: sequences of normalised boxes (data/mot_generate_synthetic_data.py).
+SC-ASS: STFT power spectrograms of every audio file under the data directories.
+Writes ``save_root/<task>_<name>_<timestamp>/`` with the INI copy, log.txt, loss.csv,
+loss.png, best.pt and latest.pt (self-describing checkpoints).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from model.schedules import final_schedule_epoch, kl_weight, ss_probability
+from model.srnn import SRNN
+from utils.checkpoint import HEAD_OF_TASK, build_srnn, check_matches, read_checkpoint, save_checkpoint
+from utils.config import Config, load_config
+from utils.config_keys import TRAIN, TRAIN_AUDIO, USER_COMMON
+from utils.errors import UserError, run_main
+from utils.run_dir import get_logger, make_run_dir
+
+MOT_PIXELS = (1920.0, 1080.0)  # image size the reconstruction error is reported at
+
+
+def load_cfg(path: str) -> Config:
+    task = load_config(path, USER_COMMON[:1])["User"]["task_name"]
+    return load_config(path, TRAIN if task == "MOT" else TRAIN_AUDIO)
+
+
+def make_datasets(cfg: Config):
+    """(train, val) datasets of (T, D) sequences for the task."""
+    user, frame = cfg["User"], cfg["DataFrame"]
+    if user["task_name"] == "MOT":
+        from data.trajectory_dataset import TrajectoryDataset
+
+        return (TrajectoryDataset(user["train_data_dir"], frame["sequence_len"]),
+                TrajectoryDataset(user["val_data_dir"], frame["sequence_len"]))
+    from data.audio_dataset import SpectrogramDataset
+    from utils.stft import STFT
+
+    stft = STFT.from_config(cfg["STFT"])
+    kw = dict(stft=stft, sequence_len=frame["sequence_len"], trim=cfg["STFT"]["trim"])
+    return (SpectrogramDataset(user["train_data_dir"], use_random_seq=frame["use_random_seq"],
+                               seed=cfg["Training"]["seed"], **kw),
+            SpectrogramDataset(user["val_data_dir"], use_random_seq=False, **kw))
+
+
+@torch.no_grad()
+def feature_stats(model: SRNN, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and std (D,) of the model's raw (unstandardised) input features over a data loader."""
+    model.set_feature_stats(torch.zeros(model.x_dim), torch.ones(model.x_dim))
+    total, total_sq, count = 0.0, 0.0, 0
+    for x in loader:
+        f = model.features(x).reshape(-1, model.x_dim).double()
+        total, total_sq, count = total + f.sum(0), total_sq + (f**2).sum(0), count + f.shape[0]
+    mean = total / count
+    std = (total_sq / count - mean**2).clamp_min(0).sqrt()
+    return mean.float(), std.float()
+
+
+def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, device="cpu"):
+    """One pass over ``loader``; trains when ``optimizer`` is given. Returns mean (total, recon, kl)."""
+    model.train(optimizer is not None)
+    sums, n = np.zeros(3), 0
+    with torch.set_grad_enabled(optimizer is not None):
+        for i, x in enumerate(loader):
+            if max_batches and i >= max_batches:
+                break
+            x = x.to(device)
+            total, recon, kl = model.loss(x, model(x, ss_prob=ss_p), beta, kl_w)
+            if optimizer is not None:
+                optimizer.zero_grad(set_to_none=True)
+                total.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 10.0)
+                optimizer.step()
+            sums += np.array([total.item(), recon.item(), kl.item()]) * x.shape[0]
+            n += x.shape[0]
+    return sums / max(n, 1)
+
+
+@torch.no_grad()
+def mot_recon_px(model: SRNN, loader: DataLoader, device="cpu") -> float:
+    """Teacher-forced reconstruction error (posterior-mean z, decoder mean), mean L2 in pixels, frames 3..T."""
+    model.eval()
+    scale = torch.tensor([*MOT_PIXELS, *MOT_PIXELS], device=device)
+    errs = []
+    for x in loader:
+        x = x.to(device)
+        mean = model.reconstruct(x)[0]
+        errs.append(torch.linalg.norm((mean - x)[:, 2:] * scale, dim=-1).flatten())
+    return torch.cat(errs).mean().item()
+
+
+def plot_losses(csv_path: Path, png_path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    df = pd.read_csv(csv_path)
+    fig, axes = plt.subplots(1, 2 + ("val_recon_px" in df), figsize=(13, 3.6))
+    for ax, col in zip(axes, ("total", "kl")):
+        ax.plot(df["epoch"], df[f"train_{col}"], label="train")
+        ax.plot(df["epoch"], df[f"val_{col}"], label="validation")
+        ax.set_title(f"{col} loss")
+        ax.set_xlabel("epoch")
+        ax.legend()
+    if "val_recon_px" in df:
+        axes[2].plot(df["epoch"], df["val_recon_px"])
+        axes[2].set_title("val reconstruction error (px @1920x1080)")
+        axes[2].set_xlabel("epoch")
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=90)
+    plt.close(fig)
+
+
+def resume_state(cfg: Config, model, optimizer, log) -> tuple[Path, dict]:
+    tr = cfg["Training"]
+    run_dir = Path(tr["resume_dir"]) if str(tr["resume_dir"]) not in ("", ".") else None
+    if run_dir is None or not run_dir.is_dir():
+        raise UserError(f"{cfg.path} [Training] resume_dir: continue_train = True needs an existing run "
+                        f"directory, got {str(tr['resume_dir'])!r}")
+    which = tr["which_epoch"]
+    ckpt_path = run_dir / (f"{which}.pt" if which in ("latest", "best") else f"epoch_{int(which):04d}.pt")
+    ckpt = read_checkpoint(ckpt_path)
+    check_matches(ckpt, ckpt_path, cfg["Network"], cfg.section("STFT") or None)
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    log(f"resumed from {ckpt_path} (epoch {ckpt['epoch']})")
+    return run_dir, ckpt["train_state"]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description="Pre-train an SRNN DVAE on single-source data.")
+    ap.add_argument("config", help="INI file, e.g. config/cfg_dvae_single_mot.ini")
+    args = ap.parse_args()
+    cfg = load_cfg(args.config)
+    user, tr, frame, net = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Network"]
+    stft = cfg.section("STFT") if user["task_name"] == "SC-ASS" else None
+    if tr["ss_end"] < tr["ss_start"]:
+        raise UserError(f"{cfg.path} [Training] ss_end: must be >= ss_start ({tr['ss_start']}), got {tr['ss_end']}")
+    torch.manual_seed(tr["seed"])
+    np.random.seed(tr["seed"])
+    if tr["num_threads"]:
+        torch.set_num_threads(tr["num_threads"])
+    from utils.config import choose_device
+
+    model = build_srnn(net, HEAD_OF_TASK[user["task_name"]])
+    optimizer = torch.optim.Adam(model.parameters(), lr=tr["lr"])
+    if tr["continue_train"]:
+        run_dir, state = resume_state(cfg, model, optimizer, print)
+    else:
+        run_dir, state = None, None
+    train_set, val_set = make_datasets(cfg)
+    if run_dir is None:
+        run_dir = make_run_dir(user["save_root"], user["task_name"], user["run_name"] or "SRNN", Path(args.config))
+    logger = get_logger(run_dir, user["logger_type"])
+    log = logger.info
+    device = choose_device(tr["use_cuda"], log)
+    log(f"run directory: {run_dir}")
+    log(f"data: {len(train_set)} training / {len(val_set)} validation sequences of {frame['sequence_len']} frames")
+    loader = DataLoader(train_set, batch_size=frame["batch_size"], shuffle=frame["shuffle"], drop_last=False)
+    val_loader = DataLoader(val_set, batch_size=frame["batch_size"], shuffle=False)
+    if state is None:
+        model.set_feature_stats(*feature_stats(model, loader))
+        state = {"epoch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0}
+    model.to(device)
+    if user["print_model"]:
+        log(f"{model}\nparameters: {model.num_parameters()}")
+    final_epoch = final_schedule_epoch(tr["ss_start"], tr["ss_end"], tr["kl_warmup"], tr["schedule_sampling"])
+    csv_path = run_dir / "loss.csv"
+    columns = ["epoch", "kl_weight", "ss_prob", "train_total", "train_recon", "train_kl",
+               "val_total", "val_recon", "val_kl", "seconds"] + (["val_recon_px"] if user["task_name"] == "MOT" else [])
+    if not csv_path.exists():
+        with open(csv_path, "w", newline="") as f:
+            csv.writer(f).writerow(columns)
+    bar = tqdm(range(state["epoch"], tr["n_epochs"]), desc="epochs", disable=None, initial=state["epoch"],
+               total=tr["n_epochs"])
+    for epoch in bar:
+        t0 = time.perf_counter()
+        kl_w = kl_weight(epoch, tr["ss_start"], tr["kl_warmup"])
+        ss_p = ss_probability(epoch, tr["ss_start"], tr["ss_end"], tr["schedule_sampling"])
+        train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device)
+        val = run_epoch(model, val_loader, tr["beta"], kl_w, ss_p, device=device)
+        row = [epoch, kl_w, ss_p, *train, *val, time.perf_counter() - t0]
+        if user["task_name"] == "MOT":
+            row.append(mot_recon_px(model, val_loader, device))
+        with open(csv_path, "a", newline="") as f:
+            csv.writer(f).writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+        improved = epoch >= final_epoch and val[0] < state["best_val"]
+        if improved:
+            state.update(best_val=float(val[0]), best_epoch=epoch, bad_epochs=0)
+        elif epoch >= final_epoch:
+            state["bad_epochs"] += 1
+        state["epoch"] = epoch + 1
+        extra = dict(optimizer=optimizer.state_dict(), train_state=dict(state), epoch=epoch,
+                     val_loss=float(val[0]), task=user["task_name"])
+        save_checkpoint(run_dir / "latest.pt", model, net, stft, **extra)
+        if improved:
+            save_checkpoint(run_dir / "best.pt", model, net, stft, **extra)
+        if (epoch + 1) % tr["save_frequency"] == 0:
+            save_checkpoint(run_dir / f"epoch_{epoch:04d}.pt", model, net, stft, **extra)
+            plot_losses(csv_path, run_dir / "loss.png")
+        msg = (f"epoch {epoch:4d}  kl_w {kl_w:.2f}  ss {ss_p:.2f}  train {train[0]:.4f} "
+               f"(recon {train[1]:.4f}, kl {train[2]:.4f})  val {val[0]:.4f}  {row[9]:.1f}s")
+        if user["task_name"] == "MOT":
+            msg += f"  val recon {row[-1]:.1f}px"
+        log(msg)
+        bar.set_postfix(val=f"{val[0]:.4f}")
+        if state["bad_epochs"] >= tr["early_stop_patience"]:
+            log(f"early stopping: no better validation loss for {tr['early_stop_patience']} epochs")
+            break
+    if not (run_dir / "best.pt").exists():  # training ended before the schedules settled
+        save_checkpoint(run_dir / "best.pt", model, net, stft, **extra)
+    plot_losses(csv_path, run_dir / "loss.png")
+    log(f"best epoch {state['best_epoch']} (validation loss {state['best_val']:.4f}); "
+        f"checkpoints in {run_dir}")
+
+
+if __name__ == "__main__":
+    run_main(main)

@@ -1,0 +1,184 @@
+"""INI configuration: typed keys, validation before any work, one-line errors (DESIGN §9).
+
+A script declares the keys it reads as a list of :class:`Key`; :func:`load_config`
+parses the INI file, checks every key (presence, type, range, existing data
+directories) and returns a :class:`Config` of typed values. Any problem raises a
+:class:`~utils.errors.UserError` naming file, section, key and what was expected.
+The README's config reference is generated from the same key lists
+(:func:`reference_table`), so it cannot drift from what the code reads.
+"""
+
+from __future__ import annotations
+
+import configparser
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Iterable
+from typing import Any
+
+from utils.errors import UserError
+
+REQUIRED = object()
+
+_BOOL = {"true": True, "yes": True, "1": True, "on": True,
+         "false": False, "no": False, "0": False, "off": False}
+
+
+@dataclass(frozen=True)
+class Key:
+    """One INI key.
+
+    ``kind`` is one of: int, float, bool, str, choice, intlist, floatlist, dir (an
+    existing directory), file (an existing file), path (any path, e.g. an output root).
+    ``low``/``high`` bound numbers (inclusive); ``choices`` lists valid strings.
+    """
+
+    section: str
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    help: str = ""
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[str, ...] = ()
+
+    def expected(self) -> str:
+        if self.kind == "choice":
+            return "one of " + ", ".join(self.choices)
+        rng = ""
+        if self.low is not None or self.high is not None:
+            lo = "-inf" if self.low is None else f"{self.low:g}"
+            hi = "inf" if self.high is None else f"{self.high:g}"
+            rng = f" in [{lo}, {hi}]"
+        return {
+            "int": "an integer", "float": "a number", "bool": "True or False", "str": "a string",
+            "intlist": "comma-separated integers (may be empty)",
+            "floatlist": "comma-separated numbers",
+            "dir": "an existing directory", "file": "an existing file", "path": "a path",
+        }[self.kind] + rng
+
+
+class Config:
+    """Typed values by section: ``cfg["Network"]["x_dim"]`` or ``cfg.get("Network", "x_dim")``."""
+
+    def __init__(self, path: Path, values: dict[str, dict[str, Any]], parser: configparser.ConfigParser):
+        self.path = path
+        self.values = values
+        self.parser = parser
+
+    def __getitem__(self, section: str) -> dict[str, Any]:
+        return self.values[section]
+
+    def get(self, section: str, name: str) -> Any:
+        return self.values[section][name]
+
+    def section(self, name: str) -> dict[str, Any]:
+        return dict(self.values.get(name, {}))
+
+
+def _convert(key: Key, raw: str, where: str) -> Any:
+    def fail(msg: str = "") -> UserError:
+        return UserError(f"{where}: expected {key.expected()}, got {raw!r}{msg}")
+
+    text = raw.strip()
+    try:
+        if key.kind == "int":
+            value: Any = int(text)
+        elif key.kind == "float":
+            value = float(text)
+            if math.isnan(value):
+                raise fail()
+        elif key.kind == "bool":
+            if text.lower() not in _BOOL:
+                raise fail()
+            value = _BOOL[text.lower()]
+        elif key.kind == "intlist":
+            value = [int(v) for v in text.split(",") if v.strip()]
+        elif key.kind == "floatlist":
+            value = [float(v) for v in text.split(",") if v.strip()]
+        elif key.kind == "choice":
+            if text not in key.choices:
+                raise fail()
+            value = text
+        elif key.kind in ("dir", "file", "path"):
+            if not text:
+                raise fail()
+            value = Path(text).expanduser()
+            if key.kind == "dir" and not value.is_dir():
+                raise UserError(f"{where}: directory {str(value)!r} does not exist")
+            if key.kind == "file" and not value.is_file():
+                raise UserError(f"{where}: file {str(value)!r} does not exist")
+        else:
+            value = text
+    except ValueError:
+        raise fail() from None
+    for v in value if isinstance(value, list) else [value]:
+        is_number = isinstance(v, (int, float)) and not isinstance(v, bool)
+        if is_number and ((key.low is not None and v < key.low) or (key.high is not None and v > key.high)):
+            raise fail()
+    return value
+
+
+def load_config(path: str | Path, keys: Iterable[Key]) -> Config:
+    """Parse and validate ``path`` against ``keys``.
+
+    Raises:
+        UserError: missing/unreadable file, missing section or required key, bad type,
+            out-of-range value, non-existent directory/file — one line naming file,
+            section and key.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"config file {str(path)!r} not found")
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.optionxform = str  # keys are case-sensitive (e.g. N_iter_total)
+    try:
+        parser.read(path, encoding="utf-8")
+    except (configparser.Error, UnicodeDecodeError) as err:
+        first = str(err).splitlines()[0]
+        raise UserError(f"{path}: cannot parse INI file ({first})") from None
+    values: dict[str, dict[str, Any]] = {}
+    for key in keys:
+        where = f"{path} [{key.section}] {key.name}"
+        sec = values.setdefault(key.section, {})
+        if not parser.has_section(key.section):
+            if key.default is REQUIRED:
+                raise UserError(f"{path}: missing section [{key.section}] (needed for key {key.name})")
+            sec[key.name] = key.default
+            continue
+        raw = parser.get(key.section, key.name, fallback=None)
+        if raw is None or (raw.strip() == "" and key.kind not in ("intlist", "str")):
+            if key.default is REQUIRED:
+                raise UserError(f"{where}: missing key (expected {key.expected()})")
+            sec[key.name] = key.default
+            continue
+        sec[key.name] = _convert(key, raw, where)
+    return Config(path, values, parser)
+
+
+def reference_table(keys: Iterable[Key]) -> str:
+    """Markdown table of keys (section, key, default, meaning, valid values) for the README."""
+    rows = ["| section | key | default | meaning | valid values |", "|---|---|---|---|---|"]
+    for k in keys:
+        if k.default is REQUIRED:
+            default = "*required*"
+        elif isinstance(k.default, list):
+            default = "`" + ",".join(str(v) for v in k.default) + "`" if k.default else "(empty)"
+        else:
+            default = f"`{k.default}`"
+        rows.append(f"| [{k.section}] | `{k.name}` | {default} | {k.help} | {k.expected()} |")
+    return "\n".join(rows)
+
+
+def choose_device(use_cuda: bool, log=print):
+    """``use_cuda`` -> CUDA when available, else CPU; say which (DESIGN §9)."""
+    import torch
+
+    if use_cuda and torch.cuda.is_available():
+        device = torch.device("cuda")
+        log(f"device: CUDA ({torch.cuda.get_device_name(0)})")
+    else:
+        device = torch.device("cpu")
+        log("device: CPU" + (" (use_cuda = True but CUDA is not available)" if use_cuda else ""))
+    return device
