@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Debian packages for the surrogate audio corpora (espeak-ng, FluidSynth, a General-MIDI SoundFont).
+# Installed when missing and running as root; otherwise says what to run. Audio tests that need
+# them are skipped when they are absent.
+set -u
+missing=()
+command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
+command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
+ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1 || missing+=(timgm6mb-soundfont)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+    || { echo "warning: apt-get install ${missing[*]} failed; audio corpus generation will not work" >&2; exit 0; }
+else
+  echo "note: missing ${missing[*]}; install with: sudo apt-get install ${missing[*]}" >&2
+fi
+exit 0
