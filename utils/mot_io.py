@@ -1,0 +1,134 @@
+"""MOTChallenge text files: read gt/det/result tables, write and read tracks (DESIGN §3.2, §8.1).
+
+A MOTChallenge line is ``frame, id, left, top, width, height, conf, x, y, z`` (frames and ids
+1-based, boxes in pixels; gt files of MOT16/17/20 end with ``consider, class, visibility`` instead).
+Tracks inside the project are ``(T, S, 4)`` arrays of ``(x1, y1, x2, y2)`` with NaN where a source
+has no box; :func:`write_tracks` / :func:`read_tracks` convert between the two.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from utils.errors import UserError
+
+_SPLIT = re.compile(r"[,\s]+")
+
+
+def load_mot_txt(path: str | Path, min_columns: int = 6) -> np.ndarray:
+    """Parse a MOTChallenge text file (comma- or space-separated numbers, blank lines ignored).
+
+    Args:
+        path: gt.txt, det.txt or a tracker result file.
+        min_columns: fewest columns a line may have.
+
+    Returns:
+        (rows, columns) float64 array; (0, min_columns) for an empty file.
+
+    Raises:
+        UserError: missing file, or a malformed line (named by file and line number).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"MOTChallenge file not found: {path}")
+    rows, width = [], None
+    with path.open() as f:
+        for lineno, line in enumerate(f, 1):
+            text = line.strip()
+            if not text:
+                continue
+            fields = _SPLIT.split(text.strip(","))
+            try:
+                values = [float(v) for v in fields]
+            except ValueError:
+                raise UserError(f"{path}:{lineno}: expected comma-separated numbers, "
+                                f"got {text[:60]!r}") from None
+            if len(values) < min_columns:
+                raise UserError(f"{path}:{lineno}: expected at least {min_columns} columns, "
+                                f"got {len(values)}")
+            if width is not None and len(values) != width:
+                raise UserError(f"{path}:{lineno}: {len(values)} columns where earlier lines have {width}")
+            width = len(values)
+            rows.append(values)
+    if not rows:
+        return np.zeros((0, min_columns))
+    return np.asarray(rows, dtype=np.float64)
+
+
+def ltwh_to_xyxy(ltwh: np.ndarray) -> np.ndarray:
+    """(..., 4) (left, top, width, height) -> (..., 4) (x1, y1, x2, y2)."""
+    return np.concatenate([ltwh[..., :2], ltwh[..., :2] + ltwh[..., 2:4]], axis=-1)
+
+
+def write_tracks(path: str | Path, tracks, conf=None) -> int:
+    """Write one sample's tracks as a MOTChallenge result file (written atomically).
+
+    Args:
+        path: output ``.txt`` file.
+        tracks: (x1, y1, x2, y2) pixel boxes, NaN rows skipped.
+        conf: optional confidences written in column 7 (default 1).
+
+    Shape:
+        tracks: (T, S, 4), conf: (T, S)
+
+    Returns:
+        number of lines written. Frame t is written as ``t + 1``, source s as id ``s + 1``.
+    """
+    tracks = np.asarray(tracks.detach().cpu() if hasattr(tracks, "detach") else tracks, dtype=np.float64)
+    T, S, _ = tracks.shape
+    conf = np.ones((T, S)) if conf is None else np.broadcast_to(np.asarray(conf, dtype=np.float64), (T, S))
+    t, s = np.nonzero(np.isfinite(tracks).all(-1))
+    box = tracks[t, s]
+    table = np.column_stack([t + 1, s + 1, box[:, :2], box[:, 2:] - box[:, :2], conf[t, s]])
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as f:
+        for row in table:
+            f.write(f"{int(row[0])},{int(row[1])},{row[2]:.3f},{row[3]:.3f},{row[4]:.3f},{row[5]:.3f},"
+                    f"{row[6]:.4g},-1,-1,-1\n")
+    tmp.replace(path)
+    return len(table)
+
+
+def write_results(out_dir: str | Path, names: Sequence[str], tracks) -> list[Path]:
+    """Write ``out_dir/<name>.txt`` for every sample of a batch.
+
+    Shape:
+        tracks: (B, T, S, 4), ``len(names) == B``.
+
+    Returns:
+        the written paths.
+    """
+    out_dir = Path(out_dir)
+    paths = [out_dir / f"{name}.txt" for name in names]
+    for path, sample in zip(paths, tracks):
+        write_tracks(path, sample)
+    return paths
+
+
+def read_tracks(path: str | Path, num_frames: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Read a MOTChallenge result (or gt) file into a dense track array.
+
+    Args:
+        path: MOTChallenge text file; frames 1-based.
+        num_frames: T; default the largest frame number in the file.
+
+    Returns:
+        tracks: (T, S, 4) float64 (x1, y1, x2, y2), NaN where id s has no box at frame t;
+        ids: (S,) the file's ids in increasing order (track s has id ``ids[s]``).
+    """
+    table = load_mot_txt(path)
+    frames = table[:, 0].astype(np.int64)
+    if len(frames) and frames.min() < 1:
+        raise UserError(f"{path}: frame numbers must start at 1, found {frames.min()}")
+    T = int(frames.max()) if num_frames is None and len(frames) else int(num_frames or 0)
+    ids, s = np.unique(table[:, 1].astype(np.int64), return_inverse=True)
+    tracks = np.full((T, len(ids), 4), np.nan)
+    inside = frames <= T
+    tracks[frames[inside] - 1, s[inside]] = ltwh_to_xyxy(table[inside, 2:6])
+    return tracks, ids
