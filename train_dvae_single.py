@@ -55,6 +55,20 @@ def make_datasets(cfg: Config):
             SpectrogramDataset(user["val_data_dir"], use_random_seq=False, **kw))
 
 
+def check_x_dim(cfg: Config) -> None:
+    """[Network] x_dim must be the data dimension: 4 box coordinates (MOT) or the STFT's F bins (SC-ASS)."""
+    x_dim = cfg["Network"]["x_dim"]
+    if cfg["User"]["task_name"] == "MOT":
+        expected, what = 4, "the 4 box coordinates for task MOT"
+    else:
+        from utils.stft import STFT
+
+        stft = STFT.from_config(cfg["STFT"])
+        expected, what = stft.num_freqs, f"the number of frequency bins of [STFT] (nfft {stft.nfft} -> F)"
+    if x_dim != expected:
+        raise UserError(f"{cfg.path} [Network] x_dim: expected {expected} ({what}), got {x_dim}")
+
+
 @torch.no_grad()
 def feature_stats(model: SRNN, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and std (D,) of the model's raw (unstandardised) input features over a data loader."""
@@ -125,20 +139,22 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
-def resume_state(cfg: Config, model, optimizer, log) -> tuple[Path, dict]:
+def resume_state(cfg: Config, model, optimizer) -> tuple[Path, dict, str]:
+    """Load model and optimizer from the checkpoint to resume; returns (run_dir, train_state, message)."""
     tr = cfg["Training"]
     run_dir = Path(tr["resume_dir"]) if str(tr["resume_dir"]) not in ("", ".") else None
     if run_dir is None or not run_dir.is_dir():
         raise UserError(f"{cfg.path} [Training] resume_dir: continue_train = True needs an existing run "
                         f"directory, got {str(tr['resume_dir'])!r}")
     which = tr["which_epoch"]
+    if which not in ("latest", "best") and not which.isdigit():
+        raise UserError(f"{cfg.path} [Training] which_epoch: expected latest, best or an epoch number, got {which!r}")
     ckpt_path = run_dir / (f"{which}.pt" if which in ("latest", "best") else f"epoch_{int(which):04d}.pt")
     ckpt = read_checkpoint(ckpt_path)
     check_matches(ckpt, ckpt_path, cfg["Network"], cfg.section("STFT") or None)
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
-    log(f"resumed from {ckpt_path} (epoch {ckpt['epoch']})")
-    return run_dir, ckpt["train_state"]
+    return run_dir, ckpt["train_state"], f"resumed from {ckpt_path} (epoch {ckpt['epoch']})"
 
 
 def main() -> None:
@@ -150,6 +166,7 @@ def main() -> None:
     stft = cfg.section("STFT") if user["task_name"] == "SC-ASS" else None
     if tr["ss_end"] < tr["ss_start"]:
         raise UserError(f"{cfg.path} [Training] ss_end: must be >= ss_start ({tr['ss_start']}), got {tr['ss_end']}")
+    check_x_dim(cfg)
     torch.manual_seed(tr["seed"])
     np.random.seed(tr["seed"])
     if tr["num_threads"]:
@@ -158,10 +175,7 @@ def main() -> None:
 
     model = build_srnn(net, HEAD_OF_TASK[user["task_name"]])
     optimizer = torch.optim.Adam(model.parameters(), lr=tr["lr"])
-    if tr["continue_train"]:
-        run_dir, state = resume_state(cfg, model, optimizer, print)
-    else:
-        run_dir, state = None, None
+    run_dir, state, resumed = resume_state(cfg, model, optimizer) if tr["continue_train"] else (None, None, "")
     train_set, val_set = make_datasets(cfg)
     if run_dir is None:
         run_dir = make_run_dir(user["save_root"], user["task_name"], user["run_name"] or "SRNN", Path(args.config))
@@ -169,6 +183,8 @@ def main() -> None:
     log = logger.info
     device = choose_device(tr["use_cuda"], log)
     log(f"run directory: {run_dir}")
+    if resumed:
+        log(resumed)
     log(f"data: {len(train_set)} training / {len(val_set)} validation sequences of {frame['sequence_len']} frames")
     loader = DataLoader(train_set, batch_size=frame["batch_size"], shuffle=frame["shuffle"], drop_last=False)
     val_loader = DataLoader(val_set, batch_size=frame["batch_size"], shuffle=False)
@@ -189,8 +205,12 @@ def main() -> None:
                total=tr["n_epochs"])
     for epoch in bar:
         t0 = time.perf_counter()
+        if hasattr(train_set, "set_epoch"):  # new random crops every epoch (use_random_seq)
+            train_set.set_epoch(epoch)
         kl_w = kl_weight(epoch, tr["ss_start"], tr["kl_warmup"])
         ss_p = ss_probability(epoch, tr["ss_start"], tr["ss_end"], tr["schedule_sampling"])
+        if hasattr(train_set, "set_epoch"):  # random crops differ per epoch (use_random_seq)
+            train_set.set_epoch(epoch)
         train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device)
         val = run_epoch(model, val_loader, tr["beta"], kl_w, ss_p, device=device)
         row = [epoch, kl_w, ss_p, *train, *val, time.perf_counter() - t0]

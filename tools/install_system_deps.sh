@@ -6,7 +6,7 @@ set -u
 missing=()
 command -v espeak-ng >/dev/null 2>&1 || missing+=(espeak-ng)
 command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
-ls /usr/share/sounds/sf2/*.sf2 >/dev/null 2>&1 || missing+=(timgm6mb-soundfont)
+[ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing Debian packages: ${missing[*]}"

@@ -1,0 +1,370 @@
+"""Surrogate speech and flute corpora for SC-ASS demos and tests (§3.3).
+
+Speech: random English sentences (an embedded grammar) spoken by espeak-ng with several
+voice variants, rates and pitches; the test split uses voice variants that train/val never
+use, and sentences that never occur in train. Flute: random melodic phrases written as a
+General-MIDI file (program 73, flute) with random key, tempo, note lengths, dynamics, rests
+between phrases and delayed pitch-bend vibrato, rendered by FluidSynth with a GM SoundFont.
+
+Every file is folded to mono, resampled to ``--fs``, trimmed (30 dB) and peak-normalised.
+Writes ``OUT/{speech,flute}/{train,val,test}/*.wav`` and ``OUT/manifest.json``.
+
+    python data/scass_surrogate_corpus.py --out data/generated/surrogate --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+from tqdm import tqdm
+
+from utils.audio_io import load_audio, trim_silence, write_wav
+from utils.errors import UserError, run_main
+
+SPLITS = ("train", "val", "test")
+SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
+PEAK = 0.9
+ESPEAK_AMPLITUDE = 80          # headroom: some voices clip espeak-ng's 16-bit output above ~150
+
+# Voice variants (voice+variant): the test split's are disjoint from train/val's, so test
+# speakers are unseen. British variants are spelled "en+..." because espeak-ng 1.51 silently
+# ignores the variant in "en-gb+...".
+SEEN_VOICES = ("en-us", "en", "en-us+f2", "en+f3", "en+m3", "en-gb-x-rp+m1", "en-us+f4", "en+m5",
+               "en-029+f1", "en-gb-scotland+m2")
+UNSEEN_VOICES = ("en-us+m7", "en+f5", "en-gb-x-gbclan+m4", "en-us+f1", "en-gb-x-rp+f4", "en+m6")
+
+# --- a tiny English grammar -------------------------------------------------------------
+NAMES = ("Anna", "Peter", "Maria", "James", "Laura", "Thomas", "Sophie", "Daniel", "Clara", "Oliver",
+         "Helen", "Victor")
+ADJECTIVES = ("small", "old", "bright", "quiet", "heavy", "green", "careful", "sudden", "narrow",
+              "golden", "tired", "empty", "distant", "warm", "broken", "gentle", "curious", "silver",
+              "patient", "early")
+NOUNS = ("garden", "window", "teacher", "river", "letter", "market", "engine", "doctor", "bridge",
+         "village", "painter", "station", "kitchen", "forest", "captain", "student", "harbour",
+         "mountain", "library", "farmer", "basket", "mirror", "lantern", "council", "journey")
+PLACES = ("the harbour", "the old mill", "the city hall", "the train station", "the museum",
+          "the north road", "the village square", "the school yard", "the river bank")
+TRANSITIVE = ("found", "painted", "carried", "opened", "watched", "repaired", "counted",
+              "described", "followed", "borrowed", "cleaned", "noticed", "measured", "visited")
+INTRANSITIVE = ("waited", "laughed", "arrived", "listened", "slept", "worked", "travelled",
+                "returned", "whispered", "hesitated")
+ADVERBS = ("quietly", "slowly", "early", "again", "yesterday", "carefully", "at last",
+           "before dawn", "without a word", "after lunch")
+PREPOSITIONS = ("near", "behind", "inside", "across", "beside", "beyond", "under")
+NUMBERS = ("two", "three", "four", "seven", "ten", "twelve", "twenty", "a hundred")
+CONNECTIVES = ("because", "although", "while", "when", "until", "so")
+
+
+def _noun_phrase(rng: np.random.Generator) -> str:
+    determiner = rng.choice(["the", "a", "that", "every", "my", "our"])
+    if rng.random() < 0.6:
+        return f"{determiner} {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)}"
+    return f"{determiner} {rng.choice(NOUNS)}"
+
+
+def _clause(rng: np.random.Generator) -> str:
+    subject = rng.choice(NAMES) if rng.random() < 0.4 else _noun_phrase(rng)
+    kind = rng.integers(4)
+    if kind == 0:
+        return f"{subject} {rng.choice(TRANSITIVE)} {_noun_phrase(rng)}"
+    if kind == 1:
+        return f"{subject} {rng.choice(INTRANSITIVE)} {rng.choice(ADVERBS)}"
+    if kind == 2:
+        return f"{subject} {rng.choice(TRANSITIVE)} {rng.choice(NUMBERS)} {rng.choice(NOUNS)}s " \
+               f"{rng.choice(PREPOSITIONS)} {rng.choice(PLACES)}"
+    return f"{subject} {rng.choice(INTRANSITIVE)} {rng.choice(PREPOSITIONS)} {_noun_phrase(rng)}"
+
+
+def random_sentence(rng: np.random.Generator) -> str:
+    """One random English sentence (statement, compound statement or question)."""
+    kind = rng.random()
+    if kind < 0.5:
+        text = _clause(rng) + "."
+    elif kind < 0.8:
+        text = f"{_clause(rng)} {rng.choice(CONNECTIVES)} {_clause(rng)}."
+    else:
+        text = f"did {_noun_phrase(rng)} really {rng.choice(['see', 'hear', 'find', 'open'])} " \
+               f"{_noun_phrase(rng)} {rng.choice(PREPOSITIONS)} {rng.choice(PLACES)}?"
+    return text[0].upper() + text[1:]
+
+
+def speech_sentences(rng: np.random.Generator, seconds: float, rate_wpm: float, exclude: set) -> list[str]:
+    """At least one sentence, none in ``exclude``, lasting about ``seconds`` when spoken at
+    ``rate_wpm`` (sentences are added while that brings the estimate closer to ``seconds``)."""
+    def error(sentences):
+        spoken = sum(len(s.split()) for s in sentences) * 60.0 / rate_wpm + 0.4 * (len(sentences) - 1)
+        return abs(spoken - seconds)
+
+    sentences: list[str] = []
+    while True:
+        sentence = random_sentence(rng)
+        if sentence in exclude:
+            continue
+        if sentences and error([*sentences, sentence]) >= error(sentences):
+            return sentences
+        sentences.append(sentence)
+
+
+# --- General-MIDI flute phrases ---------------------------------------------------------
+MAJOR = (0, 2, 4, 5, 7, 9, 11)
+MINOR = (0, 2, 3, 5, 7, 8, 10)
+NOTE_BEATS = np.array([0.5, 1.0, 1.5, 2.0, 3.0])
+NOTE_BEATS_P = np.array([0.3, 0.35, 0.1, 0.2, 0.05])
+FLUTE_PROGRAM = 73                       # General MIDI "Flute", 0-indexed
+TICKS_PER_BEAT, TEMPO_US = 480, 500_000  # the file's own clock: 960 ticks per second
+BEND_CENTS = 200.0                       # default pitch-bend range: +-2 semitones
+
+
+def flute_events(rng: np.random.Generator, seconds: float) -> tuple[list[tuple[float, int, bytes]], dict]:
+    """Random phrases (MIDI channel 0) lasting about ``seconds``.
+
+    Returns:
+        events (time_sec, order, message) — order puts note-offs before controls before
+        note-ons at equal times — and a dict describing the melody.
+    """
+    bpm = float(rng.uniform(60, 140))
+    beat = 60.0 / bpm
+    scale = MAJOR if rng.random() < 0.6 else MINOR
+    root = int(rng.integers(60, 73))                    # C4..C5: stays inside the flute range
+    vib_rate, vib_cents = float(rng.uniform(4.5, 6.5)), float(rng.uniform(10, 35))
+    events = [(0.0, 1, bytes([0xC0, FLUTE_PROGRAM])), (0.0, 1, bytes([0xB0, 7, 110]))]
+    t, degree, num_notes = 0.05, int(rng.integers(0, 7)), 0
+    while t < seconds:
+        loudness = rng.uniform(45, 115)
+        swell = rng.uniform(-25, 25)                    # crescendo (>0) or diminuendo over the phrase
+        phrase_len = int(rng.integers(3, 11))
+        for k in range(phrase_len):
+            if t >= seconds:
+                break
+            degree = int(np.clip(degree + rng.choice([-2, -1, -1, 1, 1, 2, 0, 3, -3]), -3, 12))
+            note = root + scale[degree % 7] + 12 * (degree // 7)
+            length = float(rng.choice(NOTE_BEATS, p=NOTE_BEATS_P)) * beat
+            velocity = int(np.clip(loudness + swell * k / max(phrase_len - 1, 1) + rng.normal(0, 6), 20, 127))
+            events += [(t, 2, bytes([0x90, note, velocity])), (t + length, 0, bytes([0x80, note, 0])),
+                       (t, 1, _pitch_bend(0.0))]
+            events += _vibrato(t, length, vib_rate, vib_cents)
+            t += length
+            num_notes += 1
+        t += float(rng.uniform(0.25, 0.9))              # rests only between phrases
+    events.append((t + 0.5, 3, b"\xff\x2f\x00"))        # end of track after the release
+    info = {"tempo_bpm": round(bpm, 1), "root_midi": root, "mode": "major" if scale == MAJOR else "minor",
+            "num_notes": num_notes, "vibrato_hz": round(vib_rate, 2), "vibrato_cents": round(vib_cents, 1)}
+    return events, info
+
+
+def _pitch_bend(cents: float) -> bytes:
+    value = int(np.clip(round(8192 + cents / BEND_CENTS * 8192), 0, 16383))
+    return bytes([0xE0, value & 0x7F, value >> 7])
+
+
+def _vibrato(start: float, length: float, rate_hz: float, cents: float) -> list[tuple[float, int, bytes]]:
+    """Delayed vibrato: pitch bend every 10 ms, depth ramping in after 0.15 s (notes > 0.35 s)."""
+    if length <= 0.35:
+        return []
+    times = np.arange(start + 0.15, start + length - 0.02, 0.01)
+    ramp = np.minimum((times - start - 0.15) / 0.3, 1.0)
+    bends = cents * ramp * np.sin(2 * math.pi * rate_hz * (times - start - 0.15))
+    return [(float(tm), 1, _pitch_bend(float(b))) for tm, b in zip(times, bends)]
+
+
+def _vlq(value: int) -> bytes:
+    out = [value & 0x7F]
+    value >>= 7
+    while value:
+        out.append(0x80 | (value & 0x7F))
+        value >>= 7
+    return bytes(reversed(out))
+
+
+def midi_file(events: list[tuple[float, int, bytes]]) -> bytes:
+    """A format-0 Standard MIDI File from (time_sec, order, message) events."""
+    ticks_per_sec = TICKS_PER_BEAT * 1e6 / TEMPO_US
+    track = bytearray(_vlq(0) + b"\xff\x51\x03" + TEMPO_US.to_bytes(3, "big"))
+    last = 0
+    for seconds, _, message in sorted(events, key=lambda e: (e[0], e[1])):
+        tick = round(seconds * ticks_per_sec)
+        track += _vlq(tick - last) + message
+        last = tick
+    return (b"MThd" + struct.pack(">IHHH", 6, 0, 1, TICKS_PER_BEAT)
+            + b"MTrk" + struct.pack(">I", len(track)) + bytes(track))
+
+
+# --- planning and rendering -------------------------------------------------------------
+def plan_jobs(counts: dict, seed: int, min_sec: float, max_sec: float) -> list[dict]:
+    """Every file to render, with all its random parameters drawn up front (reproducible
+    whatever the number of parallel jobs)."""
+    jobs = []
+    train_sentences: set = set()
+    for source in ("speech", "flute"):
+        for split_index, split in enumerate(SPLITS):
+            rng = np.random.default_rng([seed, 0 if source == "speech" else 1, split_index])
+            for i in range(counts[source][split]):
+                seconds = float(rng.uniform(min_sec, max_sec))
+                job = {"source": source, "split": split, "target_sec": round(seconds, 2),
+                       "path": f"{source}/{split}/{source}_{split}_{i:04d}.wav"}
+                if source == "speech":
+                    rate = int(rng.integers(130, 191))
+                    sentences = speech_sentences(rng, seconds, rate,
+                                                 exclude=set() if split == "train" else train_sentences)
+                    if split == "train":
+                        train_sentences.update(sentences)
+                    voices = UNSEEN_VOICES if split == "test" else SEEN_VOICES
+                    job.update(voice=str(rng.choice(voices)), rate_wpm=rate, pitch=int(rng.integers(25, 76)),
+                               text=" ".join(sentences))
+                else:
+                    events, info = flute_events(rng, seconds)
+                    job.update(info, events=events)
+                jobs.append(job)
+    return jobs
+
+
+def _run(command: list[str], what: str) -> None:
+    result = subprocess.run(command, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip() or result.stdout.strip() or "no message").splitlines()[-1]
+        raise UserError(f"{command[0]} failed on {what} (exit {result.returncode}): {last}")
+
+
+def render(job: dict, out_dir: Path, tmp_dir: Path, fs: int, soundfont: str | None, top_db: float) -> dict:
+    """Render one planned file to ``out_dir / job['path']``; returns its manifest entry."""
+    stem = Path(job["path"]).stem
+    raw = tmp_dir / f"{stem}.wav"
+    if job["source"] == "speech":
+        _run(["espeak-ng", "-w", str(raw), "-v", job["voice"], "-s", str(job["rate_wpm"]),
+              "-p", str(job["pitch"]), "-a", str(ESPEAK_AMPLITUDE), job["text"]], job["path"])
+    else:
+        midi = tmp_dir / f"{stem}.mid"
+        midi.write_bytes(midi_file(job["events"]))
+        _run(["fluidsynth", "-ni", "-q", "-O", "float", "-F", str(raw), "-r", str(fs), soundfont, str(midi)],
+             job["path"])
+        midi.unlink()
+    x = trim_silence(load_audio(raw, fs), top_db)
+    raw.unlink()
+    peak = float(np.max(np.abs(x), initial=0.0))
+    if peak == 0.0:
+        raise UserError(f"rendering {job['path']} produced silence")
+    write_wav(out_dir / job["path"], x * (PEAK / peak), fs)
+    entry = {k: v for k, v in job.items() if k != "events"}
+    entry["duration_sec"] = round(len(x) / fs, 3)
+    return entry
+
+
+def _remove_stale(out_dir: Path, keep: set) -> None:
+    """Delete corpus files of an earlier, larger run (same naming scheme, not in this plan)."""
+    stale = [p for source in ("speech", "flute") for split in SPLITS
+             for p in out_dir.glob(f"{source}/{split}/{source}_{split}_*.wav")
+             if p.relative_to(out_dir).as_posix() not in keep]
+    for path in stale:
+        path.unlink()
+    if stale:
+        print(f"removed {len(stale)} file(s) left from an earlier run in {out_dir}")
+
+
+def find_tools(need_speech: bool, need_flute: bool, soundfont: str | None) -> str | None:
+    """Check the external renderers; return the SoundFont path (None when no flute is needed)."""
+    if need_speech and shutil.which("espeak-ng") is None:
+        raise UserError("espeak-ng not found; install it with: apt-get install espeak-ng")
+    if not need_flute:
+        return None
+    if shutil.which("fluidsynth") is None:
+        raise UserError("fluidsynth not found; install it with: apt-get install fluidsynth")
+    if soundfont is not None:
+        if not Path(soundfont).is_file():
+            raise UserError(f"SoundFont not found: {soundfont}")
+        return soundfont
+    for candidate in SOUNDFONTS:
+        if Path(candidate).is_file():
+            return candidate
+    raise UserError(f"no General-MIDI SoundFont found ({' or '.join(SOUNDFONTS)}); install one with: "
+                    "apt-get install fluid-soundfont-gm (or timgm6mb-soundfont), or pass --soundfont FILE")
+
+
+def make_corpus(out_dir, counts: dict, seed: int = 0, fs: int = 16000, min_sec: float = 3.0,
+                max_sec: float = 8.0, soundfont: str | None = None, jobs: int = 2,
+                top_db: float = 30.0) -> dict:
+    """Render the surrogate corpora into ``out_dir`` and write ``manifest.json``.
+
+    Args:
+        counts: ``{"speech": {"train": n, "val": n, "test": n}, "flute": {...}}``.
+        min_sec, max_sec: range of the target duration of each file (before trimming).
+        jobs: parallel renderer processes (1 or 2).
+
+    Returns:
+        the manifest (also written to ``out_dir/manifest.json``).
+    """
+    if not 0 < min_sec <= max_sec:
+        raise UserError(f"need 0 < --min-sec <= --max-sec, got {min_sec} and {max_sec}")
+    soundfont = find_tools(sum(counts["speech"].values()) > 0, sum(counts["flute"].values()) > 0, soundfont)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    planned = plan_jobs(counts, seed, min_sec, max_sec)
+    start = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix=".render-", dir=out_dir) as tmp:
+        pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, 2)))
+        try:
+            results = pool.map(lambda job: render(job, out_dir, Path(tmp), fs, soundfont, top_db), planned)
+            files = list(tqdm(results, total=len(planned), desc="rendering", disable=None))
+        finally:
+            pool.shutdown(cancel_futures=True)
+    _remove_stale(out_dir, {f["path"] for f in files})
+    summary = {source: {split: {"files": 0, "minutes": 0.0} for split in SPLITS}
+               for source in ("speech", "flute")}
+    for f in files:
+        summary[f["source"]][f["split"]]["files"] += 1
+        summary[f["source"]][f["split"]]["minutes"] += f["duration_sec"] / 60
+    for splits in summary.values():
+        for info in splits.values():
+            info["minutes"] = round(info["minutes"], 2)
+    manifest = {"fs": fs, "seed": seed, "soundfont": soundfont, "peak": PEAK, "top_db": top_db,
+                "render_seconds": round(time.monotonic() - start, 1), "summary": summary, "files": files}
+    fd, tmp_manifest = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=out_dir)
+    with os.fdopen(fd, "w") as f:
+        json.dump(manifest, f, indent=1)
+    os.replace(tmp_manifest, out_dir / "manifest.json")
+    return manifest
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--seed", type=int, default=0)
+    for source, defaults in (("speech", (120, 20, 30)), ("flute", (120, 20, 30))):
+        for split, default in zip(SPLITS, defaults):
+            parser.add_argument(f"--{source}-{split}", type=int, default=default,
+                                help=f"number of {source} files in {split} (default {default})")
+    parser.add_argument("--min-sec", type=float, default=3.0, help="shortest target duration per file")
+    parser.add_argument("--max-sec", type=float, default=8.0, help="longest target duration per file")
+    parser.add_argument("--fs", type=int, default=16000)
+    parser.add_argument("--top-db", type=float, default=30.0, help="silence trimming threshold")
+    parser.add_argument("--soundfont", default=None,
+                        help="General-MIDI .sf2 (default: FluidR3_GM or TimGM6mb in /usr/share/sounds/sf2)")
+    parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="parallel renderers")
+    args = parser.parse_args()
+    counts = {source: {split: getattr(args, f"{source}_{split}") for split in SPLITS}
+              for source in ("speech", "flute")}
+    if any(n < 0 for c in counts.values() for n in c.values()):
+        raise UserError("file counts must be >= 0")
+    manifest = make_corpus(args.out, counts, seed=args.seed, fs=args.fs, min_sec=args.min_sec,
+                           max_sec=args.max_sec, soundfont=args.soundfont, jobs=args.jobs, top_db=args.top_db)
+    for source, splits in manifest["summary"].items():
+        for split, info in splits.items():
+            print(f"{args.out}/{source}/{split}: {info['files']} files, {info['minutes']:.2f} min")
+    print(f"wrote {args.out}/manifest.json (rendered in {manifest['render_seconds']:.1f} s)")
+
+
+if __name__ == "__main__":
+    run_main(main)
