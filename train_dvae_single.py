@@ -205,8 +205,6 @@ def main() -> None:
                total=tr["n_epochs"])
     for epoch in bar:
         t0 = time.perf_counter()
-        if hasattr(train_set, "set_epoch"):  # new random crops every epoch (use_random_seq)
-            train_set.set_epoch(epoch)
         kl_w = kl_weight(epoch, tr["ss_start"], tr["kl_warmup"])
         ss_p = ss_probability(epoch, tr["ss_start"], tr["ss_end"], tr["schedule_sampling"])
         if hasattr(train_set, "set_epoch"):  # random crops differ per epoch (use_random_seq)
@@ -242,7 +240,8 @@ def main() -> None:
             log(f"early stopping: no better validation loss for {tr['early_stop_patience']} epochs")
             break
     if not (run_dir / "best.pt").exists():  # training ended before the schedules settled
-        save_checkpoint(run_dir / "best.pt", model, net, stft, **extra)
+        save_checkpoint(run_dir / "best.pt", model, net, stft, optimizer=optimizer.state_dict(),
+                        train_state=dict(state), epoch=state["epoch"] - 1, task=user["task_name"])
     plot_losses(csv_path, run_dir / "loss.png")
     log(f"best epoch {state['best_epoch']} (validation loss {state['best_val']:.4f}); "
         f"checkpoints in {run_dir}")

@@ -1,0 +1,188 @@
+"""Specification of the SRNN DVAE (§4): shapes of both heads and both inference variants, the
+data/feature mapping, the one-step API the VEM uses, scheduled sampling, gradients."""
+
+import pytest
+import torch
+from torch import nn
+
+from model.srnn import LOG_EPS, SRNN, mlp
+
+B, T, Z, H = 3, 6, 2, 8
+
+
+def make_srnn(head="gaussian", x_dim=4, backward_g=False, dense=(8,), seed=0) -> SRNN:
+    """Tiny SRNN; ``backward_g`` selects the backward-LSTM inference network (dim_RNN_g > 0)."""
+    torch.manual_seed(seed)
+    dense = list(dense)
+    return SRNN(x_dim=x_dim, z_dim=Z, dense_x_h=dense, dim_RNN_h=H, num_RNN_h=1, dense_hz_z=dense,
+                dense_hz_x=dense, dense_gz_z=dense, dense_hx_g=dense if backward_g else [],
+                dim_RNN_g=5 if backward_g else 0, head=head)
+
+
+def make_x(head="gaussian", x_dim=4, seed=1) -> torch.Tensor:
+    """(B, T, x_dim) data: boxes-like coordinates in [0, 1] or power spectra (>= 0, some silent bins)."""
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.rand(B, T, x_dim, generator=gen)
+    if head == "is":
+        x = x**4 * (torch.rand(B, T, x_dim, generator=gen) > 0.1)
+    return x
+
+
+VARIANTS = [pytest.param(head, x_dim, g, id=f"{head}-D{x_dim}-{'backward_lstm' if g else 'h_x'}")
+            for head, x_dim in (("gaussian", 4), ("is", 513)) for g in (False, True)]
+
+
+@pytest.mark.parametrize(("head", "x_dim", "backward_g"), VARIANTS)
+def test_forward_shapes(head, x_dim, backward_g):
+    model = make_srnn(head, x_dim, backward_g)
+    fwd = model(make_x(head, x_dim))
+    assert len(fwd["out"]) == (2 if head == "gaussian" else 1)
+    for out in fwd["out"]:
+        assert out.shape == (B, T, x_dim)
+    for key in ("z", "z_mean", "z_logvar", "p_mean", "p_logvar"):
+        assert fwd[key].shape == (B, T, Z), key
+    total, recon, kl = model.loss(make_x(head, x_dim), fwd, beta=1.0)
+    assert total.shape == recon.shape == kl.shape == ()
+    assert torch.isfinite(total) and kl >= 0
+
+
+@pytest.mark.parametrize(("head", "x_dim", "backward_g"), VARIANTS)
+def test_encode_reconstruct_and_step_shapes(head, x_dim, backward_g):
+    model = make_srnn(head, x_dim, backward_g)
+    x = make_x(head, x_dim)
+    assert model.encode(x).shape == (B, T, Z)
+    rec = model.reconstruct(x)
+    params, state = model.step(None, torch.zeros(B, Z))
+    params, state = model.step(x[:, 0], torch.zeros(B, Z), state)
+    assert len(rec) == len(params) == (2 if head == "gaussian" else 1)
+    assert all(r.shape == (B, T, x_dim) for r in rec)
+    assert all(p.shape == (B, x_dim) for p in params)
+    assert all((v > 0).all() for v in (rec[1:] if head == "gaussian" else rec))  # variances
+
+
+def test_inference_input_without_dim_rnn_g_is_h_and_x():
+    """No dim_RNN_g: g_t = [h_t, x_t], so the inference MLP reads H + D + Z values and there is no g LSTM."""
+    model = make_srnn(backward_g=False)
+    assert model.rnn_g is None
+    assert model.mlp_gz_z[0].in_features == H + 4 + Z
+
+
+def test_inference_with_dim_rnn_g_is_a_backward_lstm():
+    model = make_srnn(backward_g=True)
+    assert isinstance(model.rnn_g, nn.LSTM) and model.rnn_g.hidden_size == 5
+    assert model.mlp_gz_z[0].in_features == 5 + Z
+
+
+@pytest.mark.parametrize("backward_g", [False, True])
+def test_posterior_sees_the_future_only_with_the_backward_lstm(backward_g):
+    """Changing the last frame moves z_1 only when g_t summarises x_{t:T} (backward LSTM)."""
+    model = make_srnn(backward_g=backward_g)
+    x = make_x()
+    x2 = x.clone()
+    x2[:, -1] += 0.5
+    z, z2 = model.encode(x, sample=False), model.encode(x2, sample=False)
+    past_unchanged = torch.allclose(z[:, :-1], z2[:, :-1])
+    assert past_unchanged == (not backward_g)
+    assert not torch.allclose(z[:, -1], z2[:, -1])
+
+
+def test_empty_dense_lists_are_identity():
+    layers, out_dim = mlp(5, [], "tanh", 0.0)
+    assert isinstance(layers, nn.Identity) and out_dim == 5
+    model = make_srnn(dense=())
+    assert isinstance(model.mlp_x_h, nn.Identity) and model.rnn_h.input_size == 4
+    assert model.gen_out.in_features == H + Z
+    assert model(make_x())["z"].shape == (B, T, Z)
+
+
+def test_mlp_layers():
+    layers, out_dim = mlp(5, [7, 3], "relu", 0.2)
+    kinds = [type(m) for m in layers]
+    assert kinds == [nn.Linear, nn.ReLU, nn.Dropout, nn.Linear, nn.ReLU, nn.Dropout] and out_dim == 3
+    assert layers(torch.zeros(2, 5)).shape == (2, 3)
+
+
+def test_unknown_head_is_rejected():
+    with pytest.raises(ValueError, match="head"):
+        make_srnn(head="laplace")
+
+
+def test_features_and_data_mapping():
+    """Inputs are standardised (log-power for IS); decoder outputs are mapped back to data space."""
+    mean, std = torch.tensor([0.5, 0.4, 0.6, 0.7]), torch.tensor([0.1, 0.2, 0.1, 0.3])
+    gauss = make_srnn()
+    gauss.set_feature_stats(mean, std)
+    x = torch.tensor([0.6, 0.0, 0.6, 1.0])
+    assert torch.allclose(gauss.features(x), torch.tensor([1.0, -2.0, 0.0, 1.0]))
+    m, var = gauss.to_data((torch.ones(4), torch.zeros(4)))   # feature mean 1, log-variance 0
+    assert torch.allclose(m, mean + std) and torch.allclose(var, std**2)
+
+    is_model = make_srnn("is", x_dim=2)
+    is_model.set_feature_stats(torch.tensor([-1.0, 0.0]), torch.tensor([2.0, 1.0]))
+    power = torch.tensor([1.0, 0.0])                           # a silent bin stays finite
+    feat = is_model.features(power)
+    assert torch.allclose(feat, torch.tensor([0.5, torch.log(torch.tensor(LOG_EPS)).item()]))
+    (v,) = is_model.to_data((torch.tensor([0.5, 1.0]),))
+    assert torch.allclose(v, torch.exp(torch.tensor([0.0, 1.0])))
+
+
+@pytest.mark.parametrize("head", ["gaussian", "is"])
+def test_step_reproduces_the_teacher_forced_sequence(head):
+    """Running (4.1)+(4.3) one step at a time on x_{t-1} gives the same decoder output as the
+    whole-sequence pass (the VEM relies on this)."""
+    model = make_srnn(head, x_dim=4, backward_g=True)
+    x = make_x(head)
+    z = model.encode(x, sample=False)
+    expected = model.reconstruct(x)
+    state, steps = None, []
+    for t in range(T):
+        params, state = model.step(x[:, t - 1] if t else None, z[:, t], state)
+        steps.append(params)
+    for i, ref in enumerate(expected):
+        assert torch.allclose(torch.stack([p[i] for p in steps], 1), ref, atol=1e-5)
+
+
+def test_encode_is_deterministic_with_the_posterior_mean_and_random_when_sampling():
+    model = make_srnn()
+    x = make_x()
+    assert torch.equal(model.encode(x, sample=False), model.encode(x, sample=False))
+    assert not torch.equal(model.encode(x), model.encode(x))
+
+
+def test_scheduled_sampling_drives_the_recurrence_with_the_reconstruction():
+    """ss_prob = 0 is teacher forcing; ss_prob = 1 feeds x̂_{t-1} (the teacher-forced reconstruction) to
+    (4.1) while the encoder still sees the true x."""
+    model = make_srnn()
+    x = make_x()
+    teacher = model(x, ss_prob=0.0, sample_z=False)
+    h = model.deterministic(x)
+    assert torch.allclose(teacher["out"][0], model.generate(h, model.inference(x, h, sample=False)[0])[0])
+
+    x_hat = model.reconstruct(x)[0]
+    h_hat = model.deterministic(x_hat)
+    z_hat = model.inference(x, h_hat, sample=False)[0]
+    driven = model(x, ss_prob=1.0, sample_z=False)
+    assert torch.allclose(driven["out"][0], model.generate(h_hat, z_hat)[0], atol=1e-6)
+    assert not torch.allclose(driven["out"][0], teacher["out"][0])
+
+    half = model(x, ss_prob=0.5)
+    assert half["out"][0].shape == (B, T, 4) and torch.isfinite(half["out"][0]).all()
+
+
+@pytest.mark.parametrize(("head", "backward_g"), [("gaussian", False), ("is", True)])
+def test_gradients_reach_every_parameter(head, backward_g):
+    model = make_srnn(head, x_dim=6, backward_g=backward_g)
+    x = make_x(head, 6)
+    total, _, _ = model.loss(x, model(x, ss_prob=0.5), beta=1.0)
+    total.backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all() and p.grad.abs().sum() > 0, name
+
+
+def test_loss_weights_the_kl_by_beta_and_the_warmup():
+    model = make_srnn()
+    x = make_x()
+    fwd = model(x)
+    total, recon, kl = model.loss(x, fwd, beta=0.5, kl_weight=0.4)
+    assert torch.allclose(total, recon + 0.2 * kl)
+    assert torch.allclose(model.loss(x, fwd, beta=0.5, kl_weight=0.0)[0], recon)
