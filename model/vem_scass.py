@@ -1,0 +1,300 @@
+"""Variational EM of MixDVAE for single-channel audio source separation (DESIGN §6).
+
+Notation (shapes: B mixtures, N sources, T frames, F frequency bins):
+
+- x (B, T, F) complex: mixture STFT; ``|x|^2`` its power.
+- v_x (B, T, F): observation variance (6.1).
+- eta (B, N, T, F): q(w_ft = n), the soft assignment of every time-frequency bin to a source.
+- mu, v (B, N, T, F): mean (complex) and variance of q(s_ftn) = N_c(mu, v) (6.3).
+- v_theta (B, N, T, F): variance of the DVAE prior p(s_tn | h_t, z_t) = N_c(0, diag v_theta) (4.3).
+
+Equation -> function:
+
+- (6.1) observation variance              -> :func:`observation_variance`
+- (6.2) initialisation                    -> :func:`initial_prior_variance`
+- (6.3) E-S, Wiener-like fusion (one t)   -> :func:`es_posterior`; recursion over t -> :func:`es_step`
+- (6.3) power fed back into the DVAE      -> :func:`source_power`
+- (6.4) E-Z                               -> :func:`ez_step`
+- (6.5) E-W                               -> :func:`ew_step`
+- (6.6) fine-tuning                       -> :func:`finetune_step`
+- the whole VEM                           -> :func:`run_vem`
+
+Everything is batched over mixtures (and, outside the DVAE calls, over sources); the only
+Python loop inside an iteration is over time steps, with one DVAE step per source in it
+(the N DVAEs differ, so they cannot share one batch).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from model.srnn import SRNN
+
+ES_POWER = ("sample", "expected")
+Z_MODES = ("sample", "mean")
+V_THETA_FLOOR = 1e-20  # keeps 1 / v_theta finite when exp() underflows
+
+
+@dataclass(frozen=True)
+class VEMOptions:
+    """Settings of :func:`run_vem` (INI ``[VEM]`` and ``[Training]`` keys of the same names).
+
+    Attributes:
+        n_iter: number of VEM iterations (``N_iter_total``).
+        ratio_v_theta_x: v_x = ratio * |x|^2 (6.1).
+        v_x_floor: lower bound of v_x (silent bins would otherwise get a zero variance).
+        es_power: power of source n at t-1 fed back into the DVAE recurrence (6.3):
+            "sample" = |s|^2 of a sample of q(s_{t-1,n}) (original), "expected" = |mu|^2 + v.
+        z_mode: E-Z (6.4) takes a sample of q(z) ("sample") or its mean ("mean").
+        finetune: one Adam step per iteration on each DVAE (6.6), on copies of the DVAEs.
+        lr: Adam learning rate for fine-tuning.
+        beta: KL weight of the fine-tuning loss (4.5).
+    """
+
+    n_iter: int = 70
+    ratio_v_theta_x: float = 0.03
+    v_x_floor: float = 1e-8
+    es_power: str = "sample"
+    z_mode: str = "sample"
+    finetune: bool = False
+    lr: float = 1e-3
+    beta: float = 0.01
+
+    def __post_init__(self):
+        if self.es_power not in ES_POWER:
+            raise ValueError(f"es_power must be one of {ES_POWER}, got {self.es_power!r}")
+        if self.n_iter < 1:
+            raise ValueError(f"n_iter must be >= 1, got {self.n_iter}")
+        if self.z_mode not in Z_MODES:
+            raise ValueError(f"z_mode must be one of {Z_MODES}, got {self.z_mode!r}")
+
+
+@dataclass
+class VEMResult:
+    """Output of :func:`run_vem`.
+
+    Attributes:
+        mu: (B, N, T, F) complex posterior means of the source STFTs (the estimates).
+        v: (B, N, T, F) posterior variances.
+        eta: (B, N, T, F) assignment posteriors (sum to 1 over N).
+        v_theta: (B, N, T, F) DVAE prior variances of the last E-S step.
+        history: per-iteration scalars: ``eta_change`` (mean |eta_i - eta_{i-1}|) and, when
+            fine-tuning, ``finetune_loss`` (list over iterations of a list over sources).
+    """
+
+    mu: Tensor
+    v: Tensor
+    eta: Tensor
+    v_theta: Tensor
+    history: dict[str, list] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- (6.1)
+def observation_variance(mix_power: Tensor, ratio: float, floor: float) -> Tensor:
+    """(6.1) ``v_x,ft = max(ratio * |x_ft|^2, floor)``.
+
+    Shape: mix_power (B, T, F) -> (B, T, F).
+    """
+    return (ratio * mix_power).clamp_min(floor)
+
+
+# ----------------------------------------------------------------------------- (6.2)
+def initial_prior_variance(dvaes: Sequence[SRNN], mix_power: Tensor) -> Tensor:
+    """(6.2) ``v_theta,n^(0)`` = DVAE_n's reconstruction of the mixture power spectrogram.
+
+    Shape: mix_power (B, T, F) -> (B, N, T, F).
+    """
+    return torch.stack([dvae.reconstruct(mix_power)[0] for dvae in dvaes], dim=1).clamp_min(V_THETA_FLOOR)
+
+
+# ----------------------------------------------------------------------------- (6.3)
+def es_posterior(x: Tensor, v_x: Tensor, eta: Tensor, v_theta: Tensor) -> tuple[Tensor, Tensor]:
+    """(6.3) Wiener-like fusion of the DVAE prior N_c(0, v_theta) with the bins assigned to n.
+
+    ``v = (eta / v_x + 1 / v_theta)^-1``, ``mu = v * eta * x / v_x``.
+
+    Shape:
+        x, v_x: (B, ..., F) (complex, real) broadcast against eta, v_theta: (B, N, ..., F);
+        e.g. x (B, 1, F) and eta (B, N, F) for one frame. Returns (mu complex, v real) like eta.
+    """
+    precision_x = eta / v_x
+    v = 1.0 / (precision_x + 1.0 / v_theta)
+    return v * precision_x * x, v
+
+
+def source_power(mu: Tensor, v: Tensor, mode: str) -> Tensor:
+    """(6.3) Power of a source under q(s) = N_c(mu, v): a sample's ``|s|^2`` or ``E|s|^2 = |mu|^2 + v``.
+
+    "sample" draws ``s = mu + sqrt(v / 2) (e_r + i e_i)``, e_r, e_i ~ N(0, 1) independent: a proper
+    circular complex Gaussian of variance v.
+
+    Shape: mu (...) complex, v (...) real -> (...) real.
+    """
+    if mode == "expected":
+        return mu.real.square() + mu.imag.square() + v
+    std = torch.sqrt(0.5 * v)
+    re = mu.real + std * torch.randn_like(v)
+    im = mu.imag + std * torch.randn_like(v)
+    return re.square() + im.square()
+
+
+def es_step(dvaes: Sequence[SRNN], x: Tensor, v_x: Tensor, eta: Tensor, z: Sequence[Tensor],
+            es_power: str) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
+    """(6.3) E-S: the time recursion of every source's DVAE fused with the mixture.
+
+    At each t, DVAE_n's recurrence (4.1) is driven by the power of source n at t-1 (from this
+    iteration's q(s_{t-1,n}), see :func:`source_power`; x_0 = 0), its decoder (4.3) with z_t
+    gives v_theta,tn, and :func:`es_posterior` gives q(s_tn).
+
+    Args:
+        dvaes: N IS-head SRNNs, one per source.
+        x: mixture STFT.
+        v_x: observation variance (6.1).
+        eta: assignment posteriors.
+        z: per source, latent sequence from E-Z (6.4).
+        es_power: "sample" or "expected".
+
+    Shape:
+        x (B, T, F) complex; v_x (B, T, F); eta (B, N, T, F); z[n] (B, T, Z_n).
+
+    Returns:
+        mu (B, N, T, F) complex, v (B, N, T, F), v_theta (B, N, T, F), power (B, N, T, F) — the
+        power of each q(s_tn) as fed back (a sample or the expectation) — and, per source, the
+        recurrence states h (B, T, H_n). ``h[n]`` equals ``dvaes[n].deterministic(power[:, n])``
+        (the recursion was driven by exactly these powers), so E-Z can reuse it.
+    """
+    num_frames = x.shape[1]
+    states: list = [None] * len(dvaes)
+    power_prev: Tensor | None = None
+    mus, vs, v_thetas, powers = [], [], [], []
+    hs: list[list[Tensor]] = [[] for _ in dvaes]
+    for t in range(num_frames):
+        v_theta_t = []
+        for n, dvae in enumerate(dvaes):
+            x_prev = None if power_prev is None else power_prev[:, n]
+            (v_theta_n,), states[n] = dvae.step(x_prev, z[n][:, t], states[n])
+            v_theta_t.append(v_theta_n)
+            hs[n].append(states[n][0][-1])          # LSTM state (h_n, c_n): last layer's h_t
+        v_theta_t = torch.stack(v_theta_t, dim=1).clamp_min(V_THETA_FLOOR)        # (B, N, F)
+        mu_t, v_t = es_posterior(x[:, None, t], v_x[:, None, t], eta[:, :, t], v_theta_t)
+        power_prev = source_power(mu_t, v_t, es_power)
+        mus.append(mu_t)
+        vs.append(v_t)
+        v_thetas.append(v_theta_t)
+        powers.append(power_prev)
+    h = [torch.stack(h_n, dim=1) for h_n in hs]
+    return torch.stack(mus, 2), torch.stack(vs, 2), torch.stack(v_thetas, 2), torch.stack(powers, 2), h
+
+
+# ----------------------------------------------------------------------------- (6.4)
+def ez_step(dvaes: Sequence[SRNN], power: Tensor, z_mode: str, h: Sequence[Tensor] | None = None) -> list[Tensor]:
+    """(6.4) E-Z: z_{1:T,n} from DVAE_n's encoder (4.4) run on the current power estimate of source n.
+
+    ``h`` (optional) are the recurrence states (4.1) driven by ``power``, as returned by
+    :func:`es_step`; passing them skips recomputing them (same values, a quarter of the VEM's
+    arithmetic at the reference size).
+
+    Shape: power (B, N, T, F), h[n] (B, T, H_n) -> list over n of (B, T, Z_n).
+    """
+    sample = z_mode == "sample"
+    if h is None:
+        return [dvae.encode(power[:, n], sample=sample) for n, dvae in enumerate(dvaes)]
+    return [dvae.inference(power[:, n], h[n], sample=sample)[0] for n, dvae in enumerate(dvaes)]
+
+
+# ----------------------------------------------------------------------------- (6.5)
+def ew_step(x: Tensor, v_x: Tensor, mu: Tensor, v: Tensor) -> Tensor:
+    """(6.5) E-W: ``log beta_ftn = -|x_ft - mu_ftn|^2 / v_x,ft - v_ftn / v_x,ft``, eta = softmax over n.
+
+    The softmax is taken in the log domain (log-sum-exp), so bins where every source is very
+    unlikely still get a proper distribution.
+
+    Shape: x (B, T, F) complex, v_x (B, T, F), mu (B, N, T, F) complex, v (B, N, T, F) -> eta (B, N, T, F).
+    """
+    residual = x[:, None] - mu
+    log_beta = -(residual.real.square() + residual.imag.square() + v) / v_x[:, None]
+    return torch.softmax(log_beta, dim=1)
+
+
+# ----------------------------------------------------------------------------- (6.6)
+def finetune_step(dvaes: Sequence[SRNN], optimizers: Sequence[torch.optim.Optimizer], power: Tensor,
+                  beta: float) -> list[float]:
+    """(6.6) One Adam step per DVAE on the loss (4.5) (IS reconstruction + beta KL) of its source's power.
+
+    Shape: power (B, N, T, F), detached. Returns the loss of every DVAE before its step.
+    """
+    losses = []
+    with torch.enable_grad():
+        for n, (dvae, opt) in enumerate(zip(dvaes, optimizers)):
+            x = power[:, n].detach().clone()
+            loss, _, _ = dvae.loss(x, dvae(x), beta)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+    return losses
+
+
+# ----------------------------------------------------------------------------- VEM
+def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOptions(),
+            on_iteration: Callable[[int, Tensor, Tensor, Tensor], None] | None = None) -> VEMResult:
+    """MixDVAE VEM for SC-ASS (§6) on a batch of mixtures.
+
+    Initialisation (6.2): v_theta^(0) from each DVAE's reconstruction of the mixture power and
+    eta^(0) = 1/N; the first E-S step fuses v_theta^(0) directly (there is no z yet). Every
+    iteration then runs E-S (6.3, recursive over t from the second iteration on), E-W (6.5),
+    the optional fine-tuning step (6.6) and E-Z (6.4), whose z drive the next E-S.
+
+    Without fine-tuning everything runs under ``torch.inference_mode``; with it, the DVAEs are
+    deep-copied (the caller's weights never change) with one Adam optimiser each, so every
+    batch starts from the pre-trained weights.
+
+    Args:
+        dvaes: N IS-head SRNNs (source n uses ``dvaes[n]``), on the device of ``mix_stft``.
+        mix_stft: mixture STFTs.
+        options: see :class:`VEMOptions`.
+        on_iteration: called after every iteration as ``on_iteration(i, mu, v, eta)`` (i from 0) —
+            the per-iteration estimates, on request, without keeping them all in memory.
+
+    Shape:
+        mix_stft (B, T, F) complex -> :class:`VEMResult` with (B, N, T, F) tensors (inference-mode
+        tensors unless fine-tuning: read them, do not modify them in place).
+    """
+    num_src = len(dvaes)
+    if options.finetune:
+        dvaes = [copy.deepcopy(dvae) for dvae in dvaes]
+        optimizers = [torch.optim.Adam(dvae.parameters(), lr=options.lr) for dvae in dvaes]
+        grad_context = torch.no_grad()
+    else:
+        grad_context = torch.inference_mode()
+    history: dict[str, list] = {"eta_change": []}
+    if options.finetune:
+        history["finetune_loss"] = []
+    with grad_context:
+        x = mix_stft
+        mix_power = x.real.square() + x.imag.square()
+        v_x = observation_variance(mix_power, options.ratio_v_theta_x, options.v_x_floor)
+        eta = torch.full((x.shape[0], num_src, *x.shape[1:]), 1.0 / num_src, dtype=v_x.dtype, device=x.device)
+        v_theta = initial_prior_variance(dvaes, mix_power)
+        z: list[Tensor] | None = None
+        for i in range(options.n_iter):
+            if z is None:
+                mu, v = es_posterior(x[:, None], v_x[:, None], eta, v_theta)
+                power, h = source_power(mu, v, options.es_power), None
+            else:
+                mu, v, v_theta, power, h = es_step(dvaes, x, v_x, eta, z, options.es_power)
+            eta_new = ew_step(x, v_x, mu, v)
+            history["eta_change"].append(float((eta_new - eta).abs().mean()))
+            eta = eta_new
+            if options.finetune:
+                history["finetune_loss"].append(finetune_step(dvaes, optimizers, power, options.beta))
+            # After a fine-tuning step the weights changed: the recurrence must be recomputed.
+            z = ez_step(dvaes, power, options.z_mode, None if options.finetune else h)
+            if on_iteration is not None:
+                on_iteration(i, mu, v, eta)
+    return VEMResult(mu=mu, v=v, eta=eta, v_theta=v_theta, history=history)
