@@ -1,0 +1,92 @@
+"""INI keys of ``mixdvae_mot.py`` (MixDVAE for multi-object tracking, DESIGN §5, §7, §8.1, §9).
+
+Reference values follow the original MixDVAE MOT configuration ([VEM] N_iter_total 70,
+num_source 3, num_obs 3, std_ratio 0.04, init_iter_number 20, init_subseq_len 30; [Training]
+finetune False, lr 0.001, beta 1; [DataFrame] batch_size 128, normalize_range 1920, 1080). Keys
+the reference does not have carry documented defaults. The ``[Network]`` section is optional:
+the architecture comes from the checkpoint, and any [Network] key that *is* given must match it
+(a mismatch stops the run, naming the key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from utils.config import Key
+from utils.config_keys import NETWORK, USER_COMMON
+from utils.errors import UserError
+
+BASELINES = ("kf_vem", "sort")
+
+# Every [Network] key optional (default None = "not given, not compared").
+NETWORK_OPTIONAL = [replace(k, default=None, help=k.help + " (optional: checked against the checkpoint)")
+                    for k in NETWORK]
+
+VEM_MOT = [
+    *USER_COMMON,
+    Key("User", "data_dir", "dir",
+        help="directory of N-target sample .npz files (data/mot_tracking_data_generation.py)"),
+    *NETWORK_OPTIONAL,
+    Key("VEM", "N_iter_total", "int", 70, help="VEM iterations on the whole sequence after initialisation", low=0),
+    Key("VEM", "num_source", "int", 3, help="number of sources N; must equal the samples' number of targets",
+        low=1),
+    Key("VEM", "num_obs", "int", 3,
+        help="most detections a frame may hold (a frame with more stops the run: raise it for clutter data)",
+        low=1),
+    Key("VEM", "o_dim", "int", 4, help="observation dimension: boxes (x1, y1, x2, y2); must equal the DVAE's x_dim",
+        low=4, high=4),
+    Key("VEM", "std_ratio", "float", 0.04,
+        help="observation std = std_ratio x detection width (x) / height (y) (5.1)", low=1e-6),
+    Key("VEM", "init_iter_number", "int", 20, help="VEM iterations per initialisation window (5.7)", low=0),
+    Key("VEM", "init_subseq_len", "int", 30, help="frames per initialisation window (5.7)", low=1),
+    Key("VEM", "assignment_temperature", "float", 0.1,
+        help="tau, weight of the quadratic term of E-W (5.2); calibrated on a validation set (README)",
+        low=1e-8),
+    Key("VEM", "clutter_logprob", "float", None,
+        help="log-likelihood of a clutter class relative to a source at zero distance, e.g. -10 (5.2); "
+             "empty = no clutter class"),
+    Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
+        choices=("sample", "mean")),
+    Key("VEM", "update_phi", "bool", False, help="re-estimate the observation variances every iteration (5.6)"),
+    Key("VEM", "save_all_iters", "bool", True,
+        help="keep the tracks of every iteration: MOTA/IDF1 per iteration (CSV and figure)"),
+    Key("Training", "use_cuda", "bool", False, help="use CUDA when available"),
+    Key("Training", "finetune", "bool", False,
+        help="fine-tune a copy of the DVAE during the VEM, one Adam step per iteration, per batch (5.5)"),
+    Key("Training", "lr", "float", 0.001, help="Adam learning rate of the fine-tuning", low=1e-8, high=1.0),
+    Key("Training", "beta", "float", 1.0, help="KL weight of the DVAE loss (4.5) (fine-tuning, ELBO log)", low=0),
+    Key("Training", "saved_dvae", "file", help="checkpoint of the pre-trained MOT DVAE (train_dvae_single.py)"),
+    Key("Training", "seed", "int", 0, help="random seed (samples of q(z))", low=0),
+    Key("Training", "num_threads", "int", 1,
+        help="torch CPU threads (0 = torch default); the VEM's many small operations run fastest on 1", low=0),
+    Key("DataFrame", "batch_size", "int", 128, help="samples per VEM batch", low=1),
+    Key("DataFrame", "normalize", "choice", "fixed",
+        help="coordinate normalisation: fixed (divide by normalize_range) or image_size (each sample's size)",
+        choices=("fixed", "image_size")),
+    Key("DataFrame", "normalize_range", "floatlist", [1920.0, 1080.0],
+        help="(width, height) of the fixed normalisation: the resolution the DVAE's data was scaled to",
+        low=1e-6),
+    Key("Eval", "baselines", "str", "kf_vem, sort",
+        help="comma list of baselines run next to MixDVAE: kf_vem, sort (may be empty)"),
+    Key("Eval", "num_plot_samples", "int", 4, help="samples drawn as track figures", low=0),
+    Key("Eval", "iou_threshold", "float", 0.5,
+        help="smallest IoU for a track to match a ground-truth box (motmetrics, MOTA/IDF1)", low=0.01, high=1.0),
+    Key("KF", "accel_std_ratio", "float", 0.01,
+        help="KF-VEM process noise: velocity change std per frame / box width (x) or height (y)", low=1e-8),
+    Key("KF", "init_vel_std_ratio", "float", 0.1,
+        help="KF-VEM frame-1 velocity prior std / box width (x) or height (y)", low=1e-8),
+]
+
+
+def comma_list(value: str, allowed: tuple[str, ...], where: str) -> list[str]:
+    """Parse a comma list of names among ``allowed`` (order kept, duplicates dropped).
+
+    Raises:
+        UserError: an unknown name, naming ``where`` and the valid names.
+    """
+    names = list(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
+    unknown = [v for v in names if v not in allowed]
+    if unknown:
+        raise UserError(f"{where}: unknown value(s) {', '.join(unknown)}; expected a comma list among "
+                        f"{', '.join(allowed)}")
+    return names
