@@ -31,8 +31,8 @@ from data.mot_dataset import MOTSampleDataset, collate_mot
 from model.kf_vem import KalmanDynamics
 from model.vem_mot import SRNNDynamics, VEMSettings, run_vem, valid_detections
 from utils.checkpoint import load_dvae
-from utils.config import Config, choose_device, load_config
-from utils.config_keys_mot import BASELINES, VEM_MOT, comma_list
+from utils.config import Config, choose_device, comma_list, load_config
+from utils.config_keys_mot import BASELINES, VEM_MOT
 from utils.errors import UserError, run_main
 from utils.run_dir import get_logger, make_run_dir
 

@@ -42,8 +42,8 @@ from model.srnn import SRNN
 from model.vem_scass import VEMOptions, run_vem
 from utils.audio_metrics import get_metrics, improvements, mixture_row, si_sdr
 from utils.checkpoint import load_dvae, read_checkpoint
-from utils.config import Config, choose_device, load_config
-from utils.config_keys_scass import BASELINES, METRICS, SOURCE_NAMES, VEM_SCASS, comma_list
+from utils.config import Config, choose_device, comma_list, load_config
+from utils.config_keys_scass import BASELINES, METRICS, SOURCE_NAMES, VEM_SCASS
 from utils.errors import UserError, run_main
 from utils.metric_tracker import MetricTracker
 from utils.run_dir import get_logger, make_run_dir

@@ -35,6 +35,17 @@ def write_ini(path: Path, sections: dict[str, dict[str, object]]) -> Path:
     return path
 
 
+def write_ini_overridden(path: Path, sections: dict[str, dict[str, object]], overrides: dict[str, object]) -> Path:
+    """``write_ini`` after applying ``{"Section.key": value}`` overrides (None removes the key)."""
+    for dotted, value in overrides.items():
+        section, key = dotted.split(".")
+        if value is None:
+            sections[section].pop(key, None)
+        else:
+            sections[section][key] = value
+    return write_ini(path, sections)
+
+
 def run_script(*args, timeout: float = 120) -> subprocess.CompletedProcess:
     """``python ARGS`` from the repo root (as a user would run a script), output captured as text."""
     return subprocess.run([sys.executable, *map(str, args)], cwd=REPO, env=SCRIPT_ENV, capture_output=True,

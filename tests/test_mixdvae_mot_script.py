@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import write_ini_overridden
 import torch
 
 from data import mot_tracking_data_generation as gen
@@ -47,15 +49,7 @@ def write_ini(path: Path, root: Path, data_dir: Path, **overrides) -> Path:
         "Eval": {"baselines": "kf_vem, sort", "num_plot_samples": 2, "iou_threshold": 0.5},
         "KF": {"accel_std_ratio": 0.01, "init_vel_std_ratio": 0.1},
     }
-    for dotted, value in overrides.items():
-        section, key = dotted.split(".")
-        if value is None:
-            sections[section].pop(key, None)
-        else:
-            sections[section][key] = value
-    path.write_text("".join(f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()) + "\n"
-                            for s, keys in sections.items()))
-    return path
+    return write_ini_overridden(path, sections, overrides)
 
 
 def run(ini: Path) -> subprocess.CompletedProcess:

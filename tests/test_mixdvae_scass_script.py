@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import write_ini_overridden
 import soundfile as sf
 import torch
 
@@ -64,15 +66,7 @@ def write_ini(path: Path, root: Path, **overrides) -> Path:
                 "n_components": 4, "iterations": 10, "iterations_separation": 10, "max_frames": 500,
                 "cache_file": str(root / "cache" / "nmf.npz")},
     }
-    for dotted, value in overrides.items():
-        section, key = dotted.split(".")
-        if value is None:
-            sections[section].pop(key, None)
-        else:
-            sections[section][key] = value
-    path.write_text("".join(f"[{s}]\n" + "".join(f"{k} = {v}\n" for k, v in keys.items()) + "\n"
-                            for s, keys in sections.items()))
-    return path
+    return write_ini_overridden(path, sections, overrides)
 
 
 @pytest.fixture(scope="module")

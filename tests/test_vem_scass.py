@@ -13,7 +13,8 @@ from model.srnn import SRNN
 from model.vem_scass import (VEMOptions, es_posterior, es_step, ew_step, ez_step, observation_variance, run_vem,
                              source_power)
 from utils.audio_metrics import si_sdr
-from utils.config_keys_scass import BASELINES, comma_list
+from utils.config import comma_list
+from utils.config_keys_scass import BASELINES
 from utils.errors import UserError
 from utils.stft import STFT
 

@@ -157,6 +157,20 @@ def load_config(path: str | Path, keys: Iterable[Key]) -> Config:
     return Config(path, values, parser)
 
 
+def comma_list(value: str, allowed: tuple[str, ...], where: str) -> list[str]:
+    """Parse a comma list of names among ``allowed`` (order kept, duplicates dropped).
+
+    Raises:
+        UserError: an unknown name, naming ``where`` and the valid names.
+    """
+    names = list(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
+    unknown = [v for v in names if v not in allowed]
+    if unknown:
+        raise UserError(f"{where}: unknown value(s) {', '.join(unknown)}; expected a comma list among "
+                        f"{', '.join(allowed)}")
+    return names
+
+
 def reference_table(keys: Iterable[Key]) -> str:
     """Markdown table of keys (section, key, default, meaning, valid values) for the README."""
     rows = ["| section | key | default | meaning | valid values |", "|---|---|---|---|---|"]

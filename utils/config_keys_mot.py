@@ -14,7 +14,6 @@ from dataclasses import replace
 
 from utils.config import Key
 from utils.config_keys import NETWORK, USER_COMMON
-from utils.errors import UserError
 
 BASELINES = ("kf_vem", "sort")
 
@@ -76,17 +75,3 @@ VEM_MOT = [
     Key("KF", "init_vel_std_ratio", "float", 0.1,
         help="KF-VEM frame-1 velocity prior std / box width (x) or height (y)", low=1e-8),
 ]
-
-
-def comma_list(value: str, allowed: tuple[str, ...], where: str) -> list[str]:
-    """Parse a comma list of names among ``allowed`` (order kept, duplicates dropped).
-
-    Raises:
-        UserError: an unknown name, naming ``where`` and the valid names.
-    """
-    names = list(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
-    unknown = [v for v in names if v not in allowed]
-    if unknown:
-        raise UserError(f"{where}: unknown value(s) {', '.join(unknown)}; expected a comma list among "
-                        f"{', '.join(allowed)}")
-    return names

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from utils.config import Key
 from utils.config_keys import NETWORK, STFT, USER_COMMON
-from utils.errors import UserError
 
 BASELINES = ("nmf", "ibm", "mixture")
 METRICS = ("si_sdr", "pesq", "estoi", "sdr", "sir", "sar", "rmse")
@@ -66,17 +65,3 @@ VEM_SCASS = [
         help="dictionary cache (.npz + .json); empty = save_root/nmf_cache/nmf_<settings hash>.npz; refitted when "
              "the training files or settings change, used as is when the training directories are absent"),
 ]
-
-
-def comma_list(value: str, allowed: tuple[str, ...], where: str) -> list[str]:
-    """Parse a comma list of names among ``allowed`` (order kept, duplicates dropped).
-
-    Raises:
-        UserError: an unknown name, naming ``where`` and the valid names.
-    """
-    names = list(dict.fromkeys(v.strip().lower() for v in value.split(",") if v.strip()))
-    unknown = [v for v in names if v not in allowed]
-    if unknown:
-        raise UserError(f"{where}: unknown value(s) {', '.join(unknown)}; expected a comma list among "
-                        f"{', '.join(allowed)}")
-    return names
