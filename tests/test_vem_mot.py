@@ -9,7 +9,9 @@ import torch
 
 from model.kf_vem import KalmanDynamics, kalman_smoother
 from model.srnn import SRNN
-from model.vem_mot import (MISSING_VAR, FastSRNN, SRNNDynamics, VEMSettings, e_w, fuse_gaussians,
+from model.fast_srnn import FastSRNN
+from model.fusion import fuse_gaussians
+from model.vem_mot import (MISSING_VAR, SRNNDynamics, VEMSettings, e_w,
                            observation_information, observation_variance, run_vem, update_observation_variance)
 from utils.mot_eval import mota_idf1
 

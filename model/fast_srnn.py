@@ -1,0 +1,245 @@
+"""A fused, time-major evaluation of the SRNN recursions for the MOT VEM's time loops (DESIGN §5.3, §5.4).
+
+:class:`FastSRNN` computes the same values as :meth:`model.srnn.SRNN.step` and
+:meth:`model.srnn.SRNN.inference` (tests check it) from folded copies of the weights, in the VEM's
+(T, features, M) layout; see the class docstring for the tricks and why.
+"""
+
+from __future__ import annotations
+
+
+import torch
+from torch import Tensor
+
+from model.fusion import fuse_gaussians
+from model.losses import HALF_LOG_2PI
+from model.srnn import SRNN
+
+
+def _dense_layers(module: torch.nn.Module) -> list[tuple[Tensor, Tensor, str | None]]:
+    """The Linear layers of an SRNN MLP (``nn.Sequential`` or ``nn.Identity``) as (W (out, in), b, activation)."""
+    layers: list[tuple[Tensor, Tensor, str | None]] = []
+    for layer in module.children() if isinstance(module, torch.nn.Sequential) else ():
+        if isinstance(layer, torch.nn.Linear):
+            layers.append((layer.weight.detach(), layer.bias.detach(), None))
+        elif isinstance(layer, (torch.nn.Tanh, torch.nn.ReLU)):
+            layers[-1] = (*layers[-1][:2], "tanh" if isinstance(layer, torch.nn.Tanh) else "relu")
+    return layers
+
+
+def _fold_stack(layers: list[tuple[Tensor, Tensor, str | None]], in_scale: Tensor, in_shift: Tensor
+                ) -> list[tuple[Tensor, Tensor, str | None]]:
+    """Rewrite dense layers for speed, exactly: the input map ``x -> in_scale x + in_shift`` is folded into
+    the first layer, and ``tanh(a) = 2 sigmoid(2a) - 1`` is evaluated as one sigmoid whose affine parts are
+    folded into the neighbouring weights. The last layer must have no activation.
+
+    Returns layers (W (out, in), b (out, 1), "sigmoid" | "relu" | None) evaluated feature-major as
+    ``x = act(W x + b)`` on x (in, M) — see :func:`_apply`.
+    """
+    out = []
+    scale, shift = in_scale, in_shift
+    for W, b, act in layers:
+        W, b = W * scale, b + W @ shift
+        if act == "tanh":
+            out.append((2 * W, 2 * b[:, None], "sigmoid"))
+            scale, shift = torch.full_like(b, 2.0), torch.full_like(b, -1.0)
+        else:
+            out.append((W, b[:, None], act))
+            scale, shift = torch.ones_like(b), torch.zeros_like(b)
+    if out[-1][2] is not None:
+        raise ValueError("the last folded layer must be linear")
+    return out
+
+
+def _act(x: Tensor, kind: str | None) -> Tensor:
+    return torch.sigmoid(x) if kind == "sigmoid" else torch.relu(x) if kind == "relu" else x
+
+
+def _apply(layers: list[tuple[Tensor, Tensor, str | None]], x: Tensor) -> Tensor:
+    """Evaluate folded layers feature-major: x (in, M) -> (out, M)."""
+    for W, b, act in layers:
+        x = _act(torch.addmm(b, W, x), act)
+    return x
+
+
+def _apply_seq(layers: list[tuple[Tensor, Tensor, str | None]], x: Tensor) -> Tensor:
+    """Evaluate folded layers on whole sequences: x (T, in, M) -> (T, out, M)."""
+    for W, b, act in layers:
+        x = _act(torch.baddbmm(b, W.expand(x.shape[0], -1, -1), x), act)
+    return x
+
+
+def _lstm_cell(gates: Tensor, c: Tensor, H: int) -> tuple[Tensor, Tensor]:
+    """One LSTM cell, feature-major, from pre-activations whose g block is doubled (see :class:`FastSRNN`):
+    ``c = f c + i tanh(g)``, ``h = o tanh(c)``, with ``tanh(u) = 2 sigmoid(2u) - 1``.
+
+    Shape: gates (4H, M) ordered (i, f, g, o) as torch's LSTM, c (H, M) -> (h, c) each (H, M).
+    """
+    i, f, g, o = torch.sigmoid(gates).split(H, dim=0)
+    c = torch.addcmul(torch.addcmul(-i, f, c), i, g, value=2.0)
+    h = torch.addcmul(-o, o, torch.sigmoid(2.0 * c), value=2.0)
+    return h, c
+
+
+class FastSRNN:
+    """The SRNN recursions the VEM runs in its time loops — (4.1) + (4.3) for E-S and (4.4) for E-Z —
+    evaluated from folded copies of the weights, in the VEM's (T, features, M) layout.
+
+    Same values as :meth:`SRNN.step` and :meth:`SRNN.inference` (tests check it), with fewer and cheaper
+    tensor operations per frame (the VEM's run time is almost all in these loops):
+
+    - feature standardisation and the data-space output map are folded into the first/last layers;
+    - tanh runs as a sigmoid with its affine parts folded into the weights (torch's CPU tanh is several
+      times slower than its sigmoid);
+    - per-frame tensors are feature-major (features, M), so gate blocks and output heads are contiguous
+      row slices and the small-output matmuls are fast;
+    - the z- and g-dependent parts of the first layers are computed for all frames at once;
+    - the h sequence of the last :meth:`filter` pass is reused by :meth:`encode` when it is given the same
+      means (h_t only depends on m_{1:t-1}), which saves the encoder's LSTM pass.
+
+    Build a new one whenever the weights change (fine-tuning).
+
+    Args:
+        model: an SRNN with the Gaussian head in eval mode; with ``dim_RNN_g > 0`` :meth:`encode` falls
+            back to :meth:`SRNN.inference`.
+    """
+
+    @torch.no_grad()
+    def __init__(self, model: SRNN):
+        self.model = model
+        mean, std = model.feat_mean.detach(), model.feat_std.detach()
+        D, Z, lstm = model.x_dim, model.z_dim, model.rnn_h
+        H = self.H = lstm.hidden_size
+        self.D, self.Z = D, Z
+        g2 = torch.ones(4 * H, 1, dtype=mean.dtype, device=mean.device)
+        g2[2 * H:3 * H] = 2.0                                          # doubled g block for _lstm_cell
+        self.w_ih, self.w_hh, self.b_lstm = [], [], []
+        for layer in range(lstm.num_layers):
+            self.w_ih.append(getattr(lstm, f"weight_ih_l{layer}").detach() * g2)
+            self.w_hh.append(getattr(lstm, f"weight_hh_l{layer}").detach() * g2)
+            self.b_lstm.append((getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")).detach()
+                               * g2[:, 0])
+        # (4.1) input path: standardise -> mlp_x_h -> first LSTM layer's input projection (+ both biases)
+        self.x_stack = _fold_stack(_dense_layers(model.mlp_x_h) + [(self.w_ih[0], self.b_lstm[0], None)],
+                                   1.0 / std, -mean / std)
+        self.b_lstm = [b[:, None] for b in self.b_lstm]
+        # (4.3) generation on [h, z]; heads mapped to data space: rows 0..D-1 mean, D..2D-1 log variance
+        heads = (torch.cat([model.gen_out.weight * std[:, None], model.gen_logvar.weight]).detach(),
+                 torch.cat([model.gen_out.bias * std + mean, model.gen_logvar.bias + 2 * torch.log(std)]).detach(),
+                 None)
+        one, zero = mean.new_ones(H + Z), mean.new_zeros(H + Z)
+        self.gen = self._stack(_dense_layers(model.mlp_hz_x), heads, one, zero)
+        # (4.2) prior on [h, z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log variance
+        heads = (torch.cat([model.prior_mean.weight, model.prior_logvar.weight]).detach(),
+                 torch.cat([model.prior_mean.bias, model.prior_logvar.bias]).detach(), None)
+        self.prior = self._stack(_dense_layers(model.mlp_hz_z), heads, one, zero)
+        self.log_std = torch.log(std)[:, None]                         # (D, 1), for the loss in feature space
+        # (4.4) inference on [h, features(x), z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log std
+        self.enc = None
+        if model.rnn_g is None:
+            heads = (torch.cat([model.inf_mean.weight, 0.5 * model.inf_logvar.weight]).detach(),
+                     torch.cat([model.inf_mean.bias, 0.5 * model.inf_logvar.bias]).detach(), None)
+            self.enc = self._stack(_dense_layers(model.mlp_gz_z), heads, torch.cat([one[:H], 1.0 / std, one[H:]]),
+                                   torch.cat([zero[:H], -mean / std, zero[H:]]))
+        self.last: tuple[Tensor, Tensor] | None = None                 # (m, h) of the last filter pass
+
+    @staticmethod
+    def _stack(mlp, heads, in_scale, in_shift):
+        """Fold ``mlp + [heads]``; an empty MLP gets an identity first layer, so that the first layer (whose
+        input is split between per-frame and precomputed parts) is never the heads."""
+        if not mlp:
+            n = in_scale.numel()
+            mlp = [(torch.eye(n, dtype=in_scale.dtype, device=in_scale.device), torch.zeros_like(in_scale), None)]
+        return _fold_stack(mlp + [heads], in_scale, in_shift)
+
+    def encode(self, m: Tensor, sample: bool) -> dict[str, Tensor]:
+        """(4.1) h and (4.4) q(z) on the sequences m (T, D, M); ``sample=False`` propagates the posterior mean.
+
+        Returns a dict of (T, ., M) tensors: h, z, z_mean, z_logvar (as :meth:`SRNN.inference`).
+        """
+        if self.last is not None and self.last[0].shape == m.shape and torch.equal(self.last[0], m):
+            h = self.last[1]
+        else:
+            h = self.model.deterministic(m.permute(2, 0, 1)).permute(1, 2, 0)    # one LSTM call
+        if self.enc is None:
+            out = self.model.inference(m.permute(2, 0, 1), h.permute(2, 0, 1), sample=sample)
+            z, z_mean, z_logvar = (x.permute(1, 2, 0) for x in out)
+            return {"h": h, "z": z, "z_mean": z_mean, "z_logvar": z_logvar}
+        H, D, Z = self.H, self.D, self.Z
+        (W1, b1, act1), rest = self.enc[0], self.enc[1:]
+        pre = W1[:, :H] @ h + W1[:, H:H + D] @ m + b1                  # (T, out_1, M)
+        w_z = W1[:, H + D:]
+        eps = torch.randn(m.shape[0], Z, m.shape[2], dtype=m.dtype, device=m.device) if sample else None
+        z = m.new_zeros(Z, m.shape[2])
+        zs, outs = [], []
+        for t in range(m.shape[0]):
+            out = _apply(rest, _act(torch.addmm(pre[t], w_z, z), act1))     # (2Z, M): mean, log std
+            z = torch.addcmul(out[:Z], torch.exp(out[Z:]), eps[t]) if sample else out[:Z]
+            zs.append(z)
+            outs.append(out)
+        out = torch.stack(outs)
+        return {"h": h, "z": torch.stack(zs), "z_mean": out[:, :Z], "z_logvar": 2 * out[:, Z:]}
+
+    def filter(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, z: Tensor
+               ) -> tuple[Tensor, Tensor]:
+        """(5.4) E-S recursion: DVAE prediction (4.1)+(4.3) driven by this pass's m_{t-1}, fused with the
+        observations by :func:`model.fusion.fuse_gaussians`.
+
+        Shape: prec, info (T, D, M), start, start_var (D, M), z (T, Z, M) -> (m, var) (T, D, M).
+        """
+        T, D, M = prec.shape
+        H, L = self.H, len(self.w_hh)
+        (W1, b1, act1), rest = self.gen[0], self.gen[1:]
+        zproj = W1[:, H:] @ z + b1                                     # (T, out_1, M)
+        w_h = W1[:, :H]
+        hs = [prec.new_zeros(H, M) for _ in range(L)]
+        cs = [prec.new_zeros(H, M) for _ in range(L)]
+        means, variances, h_top = [], [], []
+        m_prev = None
+        for t in range(T):
+            for layer in range(L):
+                if layer > 0:
+                    x_in = torch.addmm(self.b_lstm[layer], self.w_ih[layer], hs[layer - 1])
+                elif m_prev is None:                                   # x_0 = 0: zero LSTM input at t = 1
+                    x_in = self.b_lstm[0]
+                else:
+                    x_in = _apply(self.x_stack, m_prev)
+                hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
+            h_top.append(hs[-1])
+            if t == 0:
+                mu, v = start, start_var
+            else:
+                out = _apply(rest, _act(torch.addmm(zproj[t], w_h, hs[-1]), act1))   # (2D, M)
+                mu, v = out[:D], torch.exp(out[D:])
+            m_prev, var = fuse_gaussians(prec[t], info[t], mu, v)
+            means.append(m_prev)
+            variances.append(var)
+        m = torch.stack(means)
+        self.last = (m, torch.stack(h_top))
+        return m, torch.stack(variances)
+
+    def loss(self, m: Tensor, enc: dict[str, Tensor], beta: float) -> Tensor:
+        """(4.5) the DVAE loss of x = m with the encoder pass ``enc`` (:meth:`encode`), as :meth:`SRNN.loss`
+        with kl_weight 1: Gaussian NLL in feature space + beta KL(q || p), averaged over frames and sequences.
+
+        Shape: m (T, D, M), enc tensors (T, ., M) -> scalar.
+        """
+        H, D, Z = self.H, self.D, self.Z
+        h, z = enc["h"], enc["z"]
+
+        def first(stack, other):                                       # first layer on [h, other], all frames
+            W, b, act = stack[0]
+            return _act(W[:, :H] @ h + W[:, H:] @ other + b, act)
+
+        out = _apply_seq(self.gen[1:], first(self.gen, z))             # (T, 2D, M) data-space mean, log var
+        err = (m - out[:, :D]).square_().mul_(torch.exp(-out[:, D:]))
+        recon = 0.5 * (out[:, D:] - 2 * self.log_std + err).sum(1).mean() + D * HALF_LOG_2PI
+        z_prev = torch.cat([torch.zeros_like(z[:1]), z[:-1]])
+        prior = _apply_seq(self.prior[1:], first(self.prior, z_prev))  # (T, 2Z, M) mean, log var
+        p_mean, p_logvar = prior[:, :Z], prior[:, Z:]
+        q_mean, q_logvar = enc["z_mean"], enc["z_logvar"]
+        kl = 0.5 * (p_logvar - q_logvar + (torch.exp(q_logvar) + (q_mean - p_mean) ** 2) * torch.exp(-p_logvar) - 1)
+        return recon + beta * kl.sum(1).mean()
+
+
+# ----------------------------------------------------------------------------- the DVAE dynamics
