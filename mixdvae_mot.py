@@ -112,9 +112,8 @@ class Scores:
     def __init__(self, iou_threshold: float):
         import utils.mot_eval as mot_eval
 
-        # utils.mot_eval reads its IoU threshold from a module constant (no argument): set it for this run
-        mot_eval.IOU_THRESHOLD = iou_threshold
         self.ev = mot_eval
+        self.iou_threshold = iou_threshold
         self.accs: dict[str, list] = {}
         self.hota: dict[str, list] = {}
         self.names: list[str] = []
@@ -123,14 +122,15 @@ class Scores:
 
     def add(self, method: str, gt: np.ndarray, tracks: np.ndarray) -> None:
         """Shape: gt (B, T, N, 4), tracks (B, T, S, 4), pixels."""
-        self.accs.setdefault(method, []).extend(self.ev.accumulate(g, h) for g, h in zip(gt, tracks))
+        accs = (self.ev.accumulate(g, h, self.iou_threshold) for g, h in zip(gt, tracks))
+        self.accs.setdefault(method, []).extend(accs)
         self.hota.setdefault(method, []).extend(self.ev.hota_input(g, h) for g, h in zip(gt, tracks))
 
     def add_iterations(self, method: str, gt: np.ndarray, iter_tracks: np.ndarray) -> None:
         """MOT counts after every iteration, summed over samples. Shape: iter_tracks (I, B, T, S, 4)."""
         I, B = iter_tracks.shape[:2]
         counts = self.ev.mot_counts(np.broadcast_to(gt, (I, *gt.shape)).reshape(I * B, *gt.shape[1:]),
-                                     iter_tracks.reshape(I * B, *iter_tracks.shape[2:]))
+                                     iter_tracks.reshape(I * B, *iter_tracks.shape[2:]), self.iou_threshold)
         summed = {k: v.reshape(I, B).sum(1) for k, v in counts.items()}
         old = self.iter_counts.get(method)
         self.iter_counts[method] = summed if old is None else {k: old[k] + v for k, v in summed.items()}

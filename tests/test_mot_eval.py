@@ -165,3 +165,15 @@ def test_load_mot_txt_reports_file_and_line(tmp_path):
         load_mot_txt(f)
     with pytest.raises(UserError, match="not found"):
         load_mot_txt(tmp_path / "missing.txt")
+
+
+def test_iou_threshold_decides_what_counts_as_a_match():
+    # one target, one track shifted so that IoU = 1/3 on every frame: a match only below 0.34
+    gt = np.array([[[0.0, 0.0, 10.0, 10.0]]] * 5)
+    tracks = gt + np.array([5.0, 0.0, 5.0, 0.0])
+    strict = mota_idf1(gt[None], tracks[None], iou_threshold=0.5)
+    loose = mota_idf1(gt[None], tracks[None], iou_threshold=0.3)
+    assert strict == (-1.0, 0.0)          # 5 misses + 5 false positives over 5 objects
+    assert loose == (1.0, 1.0)
+    acc = accumulate(gt, tracks, iou_threshold=0.3)
+    assert acc.mot_events["Type"].eq("MATCH").sum() == 5

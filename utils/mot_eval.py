@@ -75,7 +75,7 @@ def _present(boxes: np.ndarray) -> np.ndarray:
     return np.isfinite(boxes).all(axis=-1)
 
 
-def accumulate(gt, tracks) -> mm.MOTAccumulator:
+def accumulate(gt, tracks, iou_threshold: float = IOU_THRESHOLD) -> mm.MOTAccumulator:
     """motmetrics accumulator of one sample (§8.1).
 
     Args:
@@ -91,7 +91,7 @@ def accumulate(gt, tracks) -> mm.MOTAccumulator:
     """
     gt, tracks = _as_numpy(gt), _as_numpy(tracks)
     iou = iou_matrix(gt, tracks)                                     # (T, N, S)
-    dist = np.where(iou >= IOU_THRESHOLD, 1.0 - iou, np.nan)
+    dist = np.where(iou >= iou_threshold, 1.0 - iou, np.nan)
     obj_on, hyp_on = _present(gt), _present(tracks)
     acc = mm.MOTAccumulator(auto_id=True)
     for t in range(gt.shape[0]):
@@ -162,7 +162,8 @@ def mot_summary(accs: Sequence[mm.MOTAccumulator], names: Sequence[str],
     return table
 
 
-def evaluate_mot(gt, tracks, names: Sequence[str] | None = None) -> pd.DataFrame:
+def evaluate_mot(gt, tracks, names: Sequence[str] | None = None,
+                 iou_threshold: float = IOU_THRESHOLD) -> pd.DataFrame:
     """:func:`mot_summary` (with HOTA) of a batch of samples.
 
     Shape:
@@ -173,7 +174,7 @@ def evaluate_mot(gt, tracks, names: Sequence[str] | None = None) -> pd.DataFrame
     """
     gt, tracks = _as_numpy(gt), _as_numpy(tracks)
     names = [str(b) for b in range(gt.shape[0])] if names is None else list(names)
-    accs = [accumulate(g, h) for g, h in zip(gt, tracks)]
+    accs = [accumulate(g, h, iou_threshold) for g, h in zip(gt, tracks)]
     return mot_summary(accs, names, [hota_input(g, h) for g, h in zip(gt, tracks)])
 
 
@@ -215,7 +216,7 @@ def _match(valid: np.ndarray, cost: np.ndarray) -> np.ndarray:
     return np.where(matched, best, -1)[:, :R]
 
 
-def mot_counts(gt, tracks) -> dict[str, np.ndarray]:
+def mot_counts(gt, tracks, iou_threshold: float = IOU_THRESHOLD) -> dict[str, np.ndarray]:
     """Per-sample CLEAR-MOT and ID counts, computed as motmetrics does, vectorised over the batch.
 
     Frame by frame: previous object-hypothesis pairs still within IoU >= 0.5 are kept; the rest is
@@ -235,7 +236,7 @@ def mot_counts(gt, tracks) -> dict[str, np.ndarray]:
     S = tracks.shape[2]
     iou = iou_matrix(gt, tracks)                                     # (B, T, N, S)
     obj_on, hyp_on = _present(gt), _present(tracks)                  # (B, T, N), (B, T, S)
-    valid = (iou >= IOU_THRESHOLD) & obj_on[..., None] & hyp_on[..., None, :]
+    valid = (iou >= iou_threshold) & obj_on[..., None] & hyp_on[..., None, :]
     dist = 1.0 - iou
     prev = np.full((B, N), -1)                                       # last hypothesis of each object
     earlier = np.tril(np.ones((N, N), dtype=bool), k=-1)             # earlier[o, o'] = o' < o
@@ -264,7 +265,7 @@ def mot_counts(gt, tracks) -> dict[str, np.ndarray]:
             "num_switches": switches, "idtp": idtp}
 
 
-def mota_idf1(gt, tracks, per_sample: bool = False):
+def mota_idf1(gt, tracks, per_sample: bool = False, iou_threshold: float = IOU_THRESHOLD):
     """Fast MOTA and IDF1 of a batch, equal to motmetrics' (``OVERALL`` row by default).
 
     Args:
@@ -279,7 +280,7 @@ def mota_idf1(gt, tracks, per_sample: bool = False):
         (mota, idf1): floats (counts summed over the batch, as motmetrics' ``OVERALL``) or (B,) arrays.
         MOTA = 1 - (misses + false positives + switches) / objects; IDF1 = 2 IDTP / (objects + predictions).
     """
-    c = mot_counts(gt, tracks)
+    c = mot_counts(gt, tracks, iou_threshold)
     if not per_sample:
         c = {k: v.sum() for k, v in c.items()}
     with np.errstate(divide="ignore", invalid="ignore"):
