@@ -39,7 +39,7 @@ from utils.run_dir import get_logger, make_run_dir
 # pandas, utils.mot_eval (motmetrics, TrackEval, scipy), the SORT baseline and the plots are imported
 # where they are used: together they take seconds to import, and a refused run should answer fast.
 
-METHODS = {"mixdvae": "MixDVAE", "kf_vem": "KF-VEM", "sort": "SORT"}
+METHODS = {"mixdvae": "MixDVAE", "kf_filter": "KF-VEM-filter", "kf_vem": "KF-VEM-smoother", "sort": "SORT"}
 COLUMNS = {"mota": "MOTA", "motp": "MOTP", "idf1": "IDF1", "idp": "IDP", "idr": "IDR", "num_switches": "IDs",
            "num_false_positives": "FP", "num_misses": "FN", "mostly_tracked": "MT", "partially_tracked": "PT",
            "mostly_lost": "ML", "num_fragmentations": "Frag", "hota": "HOTA", "deta": "DetA", "assa": "AssA"}
@@ -207,7 +207,8 @@ def main() -> None:
     log(f"baselines: {', '.join(baselines) or 'none'}")
 
     dvae = SRNNDynamics(model, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"])
-    kalman = KalmanDynamics(cfg["KF"]["accel_std_ratio"], cfg["KF"]["init_vel_std_ratio"])
+    kalman = {smooth: KalmanDynamics(cfg["KF"]["accel_std_ratio"], cfg["KF"]["init_vel_std_ratio"], smooth)
+              for smooth in (True, False)}
     methods = ["mixdvae"] + baselines
     scores, seconds, plotted = Scores(ev["iou_threshold"]), dict.fromkeys(methods, 0.0), 0
     batches = range(0, len(items), frame_cfg["batch_size"])
@@ -222,7 +223,8 @@ def main() -> None:
             if method == "sort":
                 out, result = sort_track(det.cpu(), mask.cpu(), init.cpu()), None
             else:
-                result = run_vem(det, mask, init, dvae if method == "mixdvae" else kalman, settings,
+                dynamics = dvae if method == "mixdvae" else kalman[method == "kf_vem"]
+                result = run_vem(det, mask, init, dynamics, settings,
                                  batch["image_size"])
                 out = result.tracks
             seconds[method] += time.perf_counter() - t0

@@ -1,4 +1,4 @@
-"""KF-VEM baseline (DESIGN §7): the MOT VEM of §5 with a constant-velocity Kalman smoother as E-S.
+"""KF-VEM baseline (DESIGN §7): the MOT VEM of §5 with a constant-velocity Kalman smoother (or filter) as E-S.
 
 Same E-W (5.2), observation model (5.1) and initialisation (5.7) as MixDVAE; no E-Z. Each box
 coordinate of each source is an independent linear-Gaussian system with state (position, velocity):
@@ -44,8 +44,11 @@ def kalman_update(pos: Tensor, vel: Tensor, cov: tuple[Tensor, Tensor, Tensor], 
 
 
 def kalman_smoother(prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, accel_std: Tensor,
-                    init_vel_std: Tensor) -> tuple[Tensor, Tensor]:
+                    init_vel_std: Tensor, smooth: bool = True) -> tuple[Tensor, Tensor]:
     """Constant-velocity Kalman filter + RTS smoother fed with information-form observations (§7).
+
+    ``smooth=False`` stops after the forward pass and returns the filtered (causal) posteriors: the
+    estimate at frame t then depends on observations up to t only, like the reference MixDVAE.
 
     With F = [[1, 1], [0, 1]] and Q = q^2 [[1/4, 1/2], [1/2, 1]] the 2 x 2 algebra is written out
     elementwise on (P_00, P_01, P_11), in float64 (the pinned start makes the covariances tiny).
@@ -55,10 +58,11 @@ def kalman_smoother(prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor
         start, start_var: frame-1 position prior.
         accel_std: process noise q (velocity change std per frame).
         init_vel_std: frame-1 velocity prior std.
+        smooth: run the RTS backward pass (smoother) or not (filter).
 
     Shape:
         prec, info (T, D, M); start, start_var, accel_std, init_vel_std (D, M) -> (mean, var) (T, D, M)
-        smoothed positions.
+        smoothed (or filtered) positions.
     """
     f64 = torch.float64
     prec, info = prec.to(f64), info.to(f64)
@@ -74,6 +78,9 @@ def kalman_smoother(prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor
             pred.append((pos, vel, cov))
         pos, vel, cov = kalman_update(pos, vel, cov, prec[t], info[t])
         filt.append((pos, vel, cov))
+    if not smooth:
+        return (torch.stack([f[0] for f in filt]).float(),
+                torch.stack([f[2][0] for f in filt]).clamp_min(1e-12).float())
     means, variances = [pos], [cov[0]]
     for t in range(prec.shape[0] - 2, -1, -1):                         # RTS: G = P_f F^T P_pred^-1
         f_pos, f_vel, (a, b, c) = filt[t]
@@ -99,10 +106,12 @@ class KalmanDynamics:
     Args:
         accel_std_ratio: process noise q per frame, fraction of the start box's width (x) / height (y).
         init_vel_std_ratio: frame-1 velocity prior std, same unit.
+        smooth: E-S as a Kalman smoother (forward + RTS, "KF-VEM smoother") or as a causal Kalman
+            filter (forward pass only, "KF-VEM filter"), §7.
     """
 
-    def __init__(self, accel_std_ratio: float = 0.01, init_vel_std_ratio: float = 0.1):
-        self.accel_std_ratio, self.init_vel_std_ratio = accel_std_ratio, init_vel_std_ratio
+    def __init__(self, accel_std_ratio: float = 0.01, init_vel_std_ratio: float = 0.1, smooth: bool = True):
+        self.accel_std_ratio, self.init_vel_std_ratio, self.smooth = accel_std_ratio, init_vel_std_ratio, smooth
 
     def for_batch(self) -> KalmanDynamics:
         return self
@@ -113,7 +122,7 @@ class KalmanDynamics:
 
     def e_s(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, context: None = None
             ) -> tuple[Tensor, Tensor]:
-        """E-S as a Kalman smoother. Shape: prec, info (T, D, M), start, start_var (D, M) -> 2 x (T, D, M)."""
+        """E-S as a Kalman smoother or filter. Shape: prec, info (T, D, M), start, start_var (D, M) -> 2 x (T, D, M)."""
         size = box_sizes(start, 0).abs().clamp_min(MIN_STD)
         return kalman_smoother(prec, info, start, start_var, self.accel_std_ratio * size,
-                               self.init_vel_std_ratio * size)
+                               self.init_vel_std_ratio * size, self.smooth)

@@ -31,7 +31,7 @@ NETWORK = dict(name="SRNN", x_dim=4, z_dim=2, activation="tanh", dense_x_h=[4], 
                dense_hx_g=[], dim_RNN_g=0, num_RNN_g=1, dense_gz_z=[8], dense_hz_x=[8], dense_hz_z=[8],
                dropout_p=0.0)
 T_SYN, N_SYN = 20, 3
-METHODS = ("MixDVAE", "KF-VEM", "SORT")
+METHODS = ("MixDVAE", "KF-VEM-filter", "KF-VEM-smoother", "SORT")
 
 
 def write_ini(path: Path, root: Path, data_dir: Path, **overrides) -> Path:
@@ -46,7 +46,7 @@ def write_ini(path: Path, root: Path, data_dir: Path, **overrides) -> Path:
         "Training": {"use_cuda": False, "finetune": False, "lr": 0.001, "beta": 1,
                      "saved_dvae": str(root / "dvae.pt"), "seed": 0, "num_threads": 1},
         "DataFrame": {"batch_size": 4, "normalize": "fixed", "normalize_range": "1920, 1080"},
-        "Eval": {"baselines": "kf_vem, sort", "num_plot_samples": 2, "iou_threshold": 0.5},
+        "Eval": {"baselines": "kf_filter, kf_vem, sort", "num_plot_samples": 2, "iou_threshold": 0.5},
         "KF": {"accel_std_ratio": 0.01, "init_vel_std_ratio": 0.1},
     }
     return write_ini_overridden(path, sections, overrides)
@@ -140,13 +140,13 @@ def test_end_to_end_writes_every_output(setup):
     header = table.splitlines()[1].split()
     assert header == ["MOTA", "MOTP", "IDF1", "IDP", "IDR", "IDs", "FP", "FN", "MT", "PT", "ML", "Frag", "HOTA",
                       "DetA", "AssA"]
-    assert [line.split()[0] for line in table.splitlines()[2:5]] == list(METHODS)
+    assert [line.split()[0] for line in table.splitlines()[2:6]] == list(METHODS)
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == set(METHODS) and summary["num_samples"] == 6
     per_sample = pd.read_csv(out / "metrics_per_sample.csv")
-    assert len(per_sample) == 18 and {"mota", "idf1", "hota"} <= set(per_sample.columns)
+    assert len(per_sample) == 24 and {"mota", "idf1", "hota"} <= set(per_sample.columns)
     curves = pd.read_csv(out / "metric_per_iteration.csv")
-    assert len(curves) == 3 + 1 and {"MixDVAE_mota", "KF-VEM_idf1"} <= set(curves.columns)
+    assert len(curves) == 3 + 1 and {"MixDVAE_mota", "KF-VEM-smoother_idf1"} <= set(curves.columns)
     assert len(pd.read_csv(out / "elbo_per_iteration.csv")) == 3
     assert (out / "log.txt").read_text().count("MixDVAE") >= 1
 
@@ -164,7 +164,7 @@ def test_motchallenge_layouts_go_through_builder_script_and_metrics(setup):
         assert 0.0 <= summary["methods"][method]["hota"] <= 1.0
         assert np.isfinite(summary["methods"][method]["mota"])
     # clean walkers, detections 2 px off: every method tracks them
-    assert summary["methods"]["KF-VEM"]["idf1"] > 0.9 and summary["methods"]["SORT"]["idf1"] > 0.9
+    assert summary["methods"]["KF-VEM-smoother"]["idf1"] > 0.9 and summary["methods"]["SORT"]["idf1"] > 0.9
 
 
 def test_clutter_detections_with_a_clutter_class_and_no_baselines(setup):

@@ -297,3 +297,22 @@ def test_finetuning_works_on_a_copy_and_never_leaks_across_batches():
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     torch.testing.assert_close(first.tracks, second.tracks)
     assert torch.isfinite(first.elbo["dvae_loss"]).all()
+
+
+def test_kalman_filter_mode_is_causal_and_smoother_is_not():
+    """KF-VEM filter: the estimate at frame t uses observations up to t only; the smoother looks ahead."""
+    T, D, M = 12, 4, 3
+    gen = torch.Generator().manual_seed(0)
+    prec = torch.full((T, D, M), 100.0)
+    info = prec * torch.randn(T, D, M, generator=gen)
+    start, start_var = info[0] / prec[0], torch.full((D, M), 1e-2)
+    std = torch.full((D, M), 0.1)
+    later = info.clone()
+    later[8:] += 5.0                                                 # change every observation from frame 8 on
+    f_a, _ = kalman_smoother(prec, info, start, start_var, std, std, smooth=False)
+    f_b, _ = kalman_smoother(prec, later, start, start_var, std, std, smooth=False)
+    s_a, _ = kalman_smoother(prec, info, start, start_var, std, std)
+    s_b, _ = kalman_smoother(prec, later, start, start_var, std, std)
+    assert torch.equal(f_a[:8], f_b[:8]) and not torch.allclose(f_a[8:], f_b[8:])
+    assert not torch.allclose(s_a[:8], s_b[:8])
+    assert torch.allclose(f_a[-1], s_a[-1], atol=1e-5)               # both end on the same last-frame posterior

@@ -15,7 +15,7 @@ from dataclasses import replace
 from utils.config import Key
 from utils.config_keys import NETWORK, USER_COMMON
 
-BASELINES = ("kf_vem", "sort")
+BASELINES = ("kf_filter", "kf_vem", "sort")
 
 # Every [Network] key optional (default None = "not given, not compared").
 NETWORK_OPTIONAL = [replace(k, default=None, help=k.help + " (optional: checked against the checkpoint)")
@@ -65,8 +65,9 @@ VEM_MOT = [
     Key("DataFrame", "normalize_range", "floatlist", [1920.0, 1080.0],
         help="(width, height) of the fixed normalisation: the resolution the DVAE's data was scaled to",
         low=1e-6),
-    Key("Eval", "baselines", "str", "kf_vem, sort",
-        help="comma list of baselines run next to MixDVAE: kf_vem, sort (may be empty)"),
+    Key("Eval", "baselines", "str", "kf_filter, kf_vem, sort",
+        help="comma list of baselines run next to MixDVAE: kf_filter (KF-VEM, causal Kalman filter), "
+             "kf_vem (KF-VEM, RTS smoother), sort (may be empty)"),
     Key("Eval", "num_plot_samples", "int", 4, help="samples drawn as track figures", low=0),
     Key("Eval", "iou_threshold", "float", 0.5,
         help="smallest IoU for a track to match a ground-truth box (motmetrics, MOTA/IDF1)", low=0.01, high=1.0),
