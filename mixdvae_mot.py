@@ -206,7 +206,8 @@ def main() -> None:
     log(f"VEM: {settings}; z_mode {vem['z_mode']}, finetune {tr['finetune']}")
     log(f"baselines: {', '.join(baselines) or 'none'}")
 
-    dvae = SRNNDynamics(model, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"])
+    dvae = SRNNDynamics(model, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
+                        var_scale=vem["dvae_var_scale"])
     kalman = {smooth: KalmanDynamics(cfg["KF"]["accel_std_ratio"], cfg["KF"]["init_vel_std_ratio"], smooth)
               for smooth in (True, False)}
     methods = ["mixdvae"] + baselines

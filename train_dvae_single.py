@@ -70,16 +70,19 @@ def check_x_dim(cfg: Config) -> None:
 
 
 @torch.no_grad()
-def feature_stats(model: SRNN, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean and std (D,) of the model's raw (unstandardised) input features over a data loader."""
+def feature_stats(model: SRNN, loader: DataLoader) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean and std (D,) of the model's raw (unstandardised) features over a data loader, and the RMS (D,)
+    of the frame-to-frame increments x_t - x_{t-1} in data space (used with ``increments``)."""
     model.set_feature_stats(torch.zeros(model.x_dim), torch.ones(model.x_dim))
-    total, total_sq, count = 0.0, 0.0, 0
+    total, total_sq, count, inc_sq, inc_count = 0.0, 0.0, 0, 0.0, 0
     for x in loader:
         f = model.features(x).reshape(-1, model.x_dim).double()
         total, total_sq, count = total + f.sum(0), total_sq + (f**2).sum(0), count + f.shape[0]
+        inc = (x[:, 1:] - x[:, :-1]).reshape(-1, model.x_dim).double()
+        inc_sq, inc_count = inc_sq + (inc**2).sum(0), inc_count + inc.shape[0]
     mean = total / count
     std = (total_sq / count - mean**2).clamp_min(0).sqrt()
-    return mean.float(), std.float()
+    return mean.float(), std.float(), (inc_sq / max(inc_count, 1)).sqrt().float()
 
 
 def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, device="cpu"):
@@ -167,6 +170,8 @@ def main() -> None:
     if tr["ss_end"] < tr["ss_start"]:
         raise UserError(f"{cfg.path} [Training] ss_end: must be >= ss_start ({tr['ss_start']}), got {tr['ss_end']}")
     check_x_dim(cfg)
+    if net["increments"] and user["task_name"] != "MOT":
+        raise UserError(f"{cfg.path} [Network] increments: only the MOT (Gaussian) head supports it")
     torch.manual_seed(tr["seed"])
     np.random.seed(tr["seed"])
     if tr["num_threads"]:

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from model.fusion import fuse_gaussians
 from model.losses import HALF_LOG_2PI
-from model.srnn import SRNN
+from model.srnn import LOGVAR_BOUND, SRNN, bound_logvar
 
 
 def _dense_layers(module: torch.nn.Module) -> list[tuple[Tensor, Tensor, str | None]]:
@@ -102,11 +102,13 @@ class FastSRNN:
     Args:
         model: an SRNN with the Gaussian head in eval mode; with ``dim_RNN_g > 0`` :meth:`encode` falls
             back to :meth:`SRNN.inference`.
+        var_scale: multiplies the decoder variance sigma^2_theta in :meth:`filter` (variance inflation, E-S
+            only; 1 = the model's own variance).
     """
 
     @torch.no_grad()
-    def __init__(self, model: SRNN):
-        self.model = model
+    def __init__(self, model: SRNN, var_scale: float = 1.0):
+        self.model, self.var_scale = model, var_scale
         mean, std = model.feat_mean.detach(), model.feat_std.detach()
         D, Z, lstm = model.x_dim, model.z_dim, model.rnn_h
         H = self.H = lstm.hidden_size
@@ -119,14 +121,25 @@ class FastSRNN:
             self.w_hh.append(getattr(lstm, f"weight_hh_l{layer}").detach() * g2)
             self.b_lstm.append((getattr(lstm, f"bias_ih_l{layer}") + getattr(lstm, f"bias_hh_l{layer}")).detach()
                                * g2[:, 0])
-        # (4.1) input path: standardise -> mlp_x_h -> first LSTM layer's input projection (+ both biases)
+        # (4.1) input path: standardise -> mlp_x_h -> first LSTM layer's input projection (+ both biases);
+        # with increments the input is [x_{t-1}, x_{t-1} - x_{t-2}]
+        self.increments = model.increments
+        delta = model.delta_std.detach()
+        in_scale, in_shift = 1.0 / std, -mean / std
+        if self.increments:
+            in_scale, in_shift = torch.cat([in_scale, 1.0 / delta]), torch.cat([in_shift, torch.zeros_like(delta)])
         self.x_stack = _fold_stack(_dense_layers(model.mlp_x_h) + [(self.w_ih[0], self.b_lstm[0], None)],
-                                   1.0 / std, -mean / std)
+                                   in_scale, in_shift)
         self.b_lstm = [b[:, None] for b in self.b_lstm]
-        # (4.3) generation on [h, z]; heads mapped to data space: rows 0..D-1 mean, D..2D-1 log variance
-        heads = (torch.cat([model.gen_out.weight * std[:, None], model.gen_logvar.weight]).detach(),
-                 torch.cat([model.gen_out.bias * std + mean, model.gen_logvar.bias + 2 * torch.log(std)]).detach(),
+        # (4.3) generation on [h, z]; heads mapped to data space: rows 0..D-1 mean, D..2D-1 log variance.
+        # With increments the mean row gives the increment (m_{t-1} is added in the loop).
+        out_scale, out_shift = (delta, torch.zeros_like(delta)) if self.increments else (std, mean)
+        heads = (torch.cat([model.gen_out.weight * out_scale[:, None], model.gen_logvar.weight]).detach(),
+                 torch.cat([model.gen_out.bias * out_scale + out_shift,
+                            model.gen_logvar.bias + 2 * torch.log(out_scale)]).detach(),
                  None)
+        self.logvar_lo = (2 * torch.log(out_scale) - LOGVAR_BOUND)[:, None]        # bound_logvar, data space
+        self.logvar_hi = (2 * torch.log(out_scale) + LOGVAR_BOUND)[:, None]
         one, zero = mean.new_ones(H + Z), mean.new_zeros(H + Z)
         self.gen = self._stack(_dense_layers(model.mlp_hz_x), heads, one, zero)
         # (4.2) prior on [h, z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log variance
@@ -134,13 +147,13 @@ class FastSRNN:
                  torch.cat([model.prior_mean.bias, model.prior_logvar.bias]).detach(), None)
         self.prior = self._stack(_dense_layers(model.mlp_hz_z), heads, one, zero)
         self.log_std = torch.log(std)[:, None]                         # (D, 1), for the loss in feature space
-        # (4.4) inference on [h, features(x), z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log std
+        # (4.4) inference on [h, features(x) (, increment), z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log std
         self.enc = None
         if model.rnn_g is None:
             heads = (torch.cat([model.inf_mean.weight, 0.5 * model.inf_logvar.weight]).detach(),
                      torch.cat([model.inf_mean.bias, 0.5 * model.inf_logvar.bias]).detach(), None)
-            self.enc = self._stack(_dense_layers(model.mlp_gz_z), heads, torch.cat([one[:H], 1.0 / std, one[H:]]),
-                                   torch.cat([zero[:H], -mean / std, zero[H:]]))
+            self.enc = self._stack(_dense_layers(model.mlp_gz_z), heads,
+                                   torch.cat([one[:H], in_scale, one[H:]]), torch.cat([zero[:H], in_shift, zero[H:]]))
         self.last: tuple[Tensor, Tensor] | None = None                 # (m, h) of the last filter pass
 
     @staticmethod
@@ -165,20 +178,30 @@ class FastSRNN:
             out = self.model.inference(m.permute(2, 0, 1), h.permute(2, 0, 1), sample=sample)
             z, z_mean, z_logvar = (x.permute(1, 2, 0) for x in out)
             return {"h": h, "z": z, "z_mean": z_mean, "z_logvar": z_logvar}
-        H, D, Z = self.H, self.D, self.Z
+        H, Z = self.H, self.Z
         (W1, b1, act1), rest = self.enc[0], self.enc[1:]
-        pre = W1[:, :H] @ h + W1[:, H:H + D] @ m + b1                  # (T, out_1, M)
-        w_z = W1[:, H + D:]
+        x_in = self._with_increments(m)
+        D_in = x_in.shape[1]
+        pre = W1[:, :H] @ h + W1[:, H:H + D_in] @ x_in + b1            # (T, out_1, M)
+        w_z = W1[:, H + D_in:]
         eps = torch.randn(m.shape[0], Z, m.shape[2], dtype=m.dtype, device=m.device) if sample else None
         z = m.new_zeros(Z, m.shape[2])
         zs, outs = [], []
         for t in range(m.shape[0]):
             out = _apply(rest, _act(torch.addmm(pre[t], w_z, z), act1))     # (2Z, M): mean, log std
+            out[Z:].clamp_(-0.5 * LOGVAR_BOUND, 0.5 * LOGVAR_BOUND)
             z = torch.addcmul(out[:Z], torch.exp(out[Z:]), eps[t]) if sample else out[:Z]
             zs.append(z)
             outs.append(out)
         out = torch.stack(outs)
         return {"h": h, "z": torch.stack(zs), "z_mean": out[:, :Z], "z_logvar": 2 * out[:, Z:]}
+
+    def _with_increments(self, m: Tensor) -> Tensor:
+        """The (4.1)/(4.4) inputs of every frame: m (T, D, M), and with increments also m_t - m_{t-1}
+        (0 at t = 1) -> (T, D or 2D, M)."""
+        if not self.increments:
+            return m
+        return torch.cat([m, torch.cat([torch.zeros_like(m[:1]), m[1:] - m[:-1]])], dim=1)
 
     def filter(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, z: Tensor
                ) -> tuple[Tensor, Tensor]:
@@ -195,13 +218,15 @@ class FastSRNN:
         hs = [prec.new_zeros(H, M) for _ in range(L)]
         cs = [prec.new_zeros(H, M) for _ in range(L)]
         means, variances, h_top = [], [], []
-        m_prev = None
+        m_prev = m_prev2 = None
         for t in range(T):
             for layer in range(L):
                 if layer > 0:
                     x_in = torch.addmm(self.b_lstm[layer], self.w_ih[layer], hs[layer - 1])
                 elif m_prev is None:                                   # x_0 = 0: zero LSTM input at t = 1
                     x_in = self.b_lstm[0]
+                elif self.increments:
+                    x_in = _apply(self.x_stack, torch.cat([m_prev, m_prev - (m_prev if m_prev2 is None else m_prev2)]))
                 else:
                     x_in = _apply(self.x_stack, m_prev)
                 hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
@@ -210,7 +235,9 @@ class FastSRNN:
                 mu, v = start, start_var
             else:
                 out = _apply(rest, _act(torch.addmm(zproj[t], w_h, hs[-1]), act1))   # (2D, M)
-                mu, v = out[:D], torch.exp(out[D:])
+                mu = out[:D] + m_prev if self.increments else out[:D]
+                v = torch.exp(torch.clamp(out[D:], self.logvar_lo, self.logvar_hi)).mul_(self.var_scale)
+            m_prev2 = m_prev
             m_prev, var = fuse_gaussians(prec[t], info[t], mu, v)
             means.append(m_prev)
             variances.append(var)
@@ -226,17 +253,26 @@ class FastSRNN:
         """
         H, D, Z = self.H, self.D, self.Z
         h, z = enc["h"], enc["z"]
+        if self.increments:                                            # per-frame output anchors: the plain path
+            model, to_btd = self.model, (lambda x: x.permute(2, 0, 1))
+            x = to_btd(m)
+            hb, zb = to_btd(h), to_btd(z)
+            p_mean, p_logvar = model.prior(hb, zb)
+            fwd = {"out": model.generate(hb, zb), "z_mean": to_btd(enc["z_mean"]),
+                   "z_logvar": to_btd(enc["z_logvar"]), "p_mean": p_mean, "p_logvar": p_logvar, "x_in": x}
+            return model.loss(x, fwd, beta)[0]
 
         def first(stack, other):                                       # first layer on [h, other], all frames
             W, b, act = stack[0]
             return _act(W[:, :H] @ h + W[:, H:] @ other + b, act)
 
         out = _apply_seq(self.gen[1:], first(self.gen, z))             # (T, 2D, M) data-space mean, log var
+        out[:, D:] = torch.clamp(out[:, D:], self.logvar_lo, self.logvar_hi)
         err = (m - out[:, :D]).square_().mul_(torch.exp(-out[:, D:]))
         recon = 0.5 * (out[:, D:] - 2 * self.log_std + err).sum(1).mean() + D * HALF_LOG_2PI
         z_prev = torch.cat([torch.zeros_like(z[:1]), z[:-1]])
         prior = _apply_seq(self.prior[1:], first(self.prior, z_prev))  # (T, 2Z, M) mean, log var
-        p_mean, p_logvar = prior[:, :Z], prior[:, Z:]
+        p_mean, p_logvar = prior[:, :Z], bound_logvar(prior[:, Z:])
         q_mean, q_logvar = enc["z_mean"], enc["z_logvar"]
         kl = 0.5 * (p_logvar - q_logvar + (torch.exp(q_logvar) + (q_mean - p_mean) ** 2) * torch.exp(-p_logvar) - 1)
         return recon + beta * kl.sum(1).mean()

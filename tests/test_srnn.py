@@ -10,13 +10,13 @@ from model.srnn import LOG_EPS, SRNN, mlp
 B, T, Z, H = 3, 6, 2, 8
 
 
-def make_srnn(head="gaussian", x_dim=4, backward_g=False, dense=(8,), seed=0) -> SRNN:
+def make_srnn(head="gaussian", x_dim=4, backward_g=False, dense=(8,), seed=0, increments=False) -> SRNN:
     """Tiny SRNN; ``backward_g`` selects the backward-LSTM inference network (dim_RNN_g > 0)."""
     torch.manual_seed(seed)
     dense = list(dense)
     return SRNN(x_dim=x_dim, z_dim=Z, dense_x_h=dense, dim_RNN_h=H, num_RNN_h=1, dense_hz_z=dense,
                 dense_hz_x=dense, dense_gz_z=dense, dense_hx_g=dense if backward_g else [],
-                dim_RNN_g=5 if backward_g else 0, head=head)
+                dim_RNN_g=5 if backward_g else 0, head=head, increments=increments)
 
 
 def make_x(head="gaussian", x_dim=4, seed=1) -> torch.Tensor:
@@ -149,24 +149,96 @@ def test_encode_is_deterministic_with_the_posterior_mean_and_random_when_samplin
     assert not torch.equal(model.encode(x), model.encode(x))
 
 
-def test_scheduled_sampling_drives_the_recurrence_with_the_reconstruction():
-    """ss_prob = 0 is teacher forcing; ss_prob = 1 feeds x̂_{t-1} (the teacher-forced reconstruction) to
-    (4.1) while the encoder still sees the true x."""
+def test_scheduled_sampling_at_zero_is_teacher_forcing():
     model = make_srnn()
     x = make_x()
     teacher = model(x, ss_prob=0.0, sample_z=False)
     h = model.deterministic(x)
     assert torch.allclose(teacher["out"][0], model.generate(h, model.inference(x, h, sample=False)[0])[0])
 
-    x_hat = model.reconstruct(x)[0]
-    h_hat = model.deterministic(x_hat)
-    z_hat = model.inference(x, h_hat, sample=False)[0]
-    driven = model(x, ss_prob=1.0, sample_z=False)
-    assert torch.allclose(driven["out"][0], model.generate(h_hat, z_hat)[0], atol=1e-6)
-    assert not torch.allclose(driven["out"][0], teacher["out"][0])
 
+@pytest.mark.parametrize(("head", "backward_g", "increments"),
+                         [("gaussian", False, False), ("gaussian", True, False), ("gaussian", False, True),
+                          ("is", True, False)])
+def test_step_by_step_pass_without_sampling_equals_the_whole_sequence_pass(head, backward_g, increments):
+    """The step-by-step recurrence (used for scheduled sampling) fed the true x is the teacher-forced pass."""
+    model = make_srnn(head, backward_g=backward_g, increments=increments)
+    x = make_x(head)
+    whole, steps = model(x, sample_z=False), model.unroll(x, ss_prob=0.0, sample_z=False)
+    for a, b in zip(whole["out"], steps["out"]):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert torch.allclose(model.loss(x, whole, 1.0)[0], model.loss(x, steps, 1.0)[0], atol=1e-5)
+
+
+@pytest.mark.parametrize("increments", [False, True])
+def test_scheduled_sampling_at_one_with_z_given_is_a_free_running_decode(increments):
+    """§4: x̂_{t-1} is the decoder output of step t-1 of the same pass, so with probability 1 and z given the
+    training recurrence is exactly the generative model run on its own outputs (the VEM's regime)."""
+    model = make_srnn(increments=increments)
+    x = make_x()
+    z = torch.randn(B, T, Z, generator=torch.Generator().manual_seed(3))
+    driven = model(x, ss_prob=1.0, z=z)
+    state, x_prev, free = None, None, []
+    for t in range(T):
+        (mean, _), state = model.step(x_prev, z[:, t], state)
+        free.append(mean)
+        x_prev = mean
+    free = torch.stack(free, 1)
+    assert torch.allclose(driven["x_in"], free, atol=1e-5)
+    anchor, scale = model.output_frame(driven["x_in"])
+    assert torch.allclose(model.to_data(driven["out"], anchor, scale)[0], free, atol=1e-5)
+    assert not torch.allclose(free, model.reconstruct(x)[0], atol=1e-3)  # not the teacher-forced answer
+
+
+def test_scheduled_sampling_mixes_true_and_own_inputs():
+    model = make_srnn()
+    x = make_x()
+    torch.manual_seed(0)
     half = model(x, ss_prob=0.5)
+    is_true = (half["x_in"] == x).all(-1)
     assert half["out"][0].shape == (B, T, 4) and torch.isfinite(half["out"][0]).all()
+    assert is_true.any() and (~is_true).any()
+
+
+def test_increments_anchor_the_mean_at_the_previous_input():
+    """increments: data mean = x_{t-1} + delta_std * out (frame 1: feat_mean + feat_std * out), and the
+    recurrence / encoder inputs carry the standardised increment."""
+    model = make_srnn(increments=True)
+    model.set_feature_stats(torch.full((4,), 0.5), torch.full((4,), 0.2), torch.full((4,), 0.01))
+    assert model.rnn_h.input_size == 8 and model.mlp_gz_z[0].in_features == H + 8 + Z
+    x = make_x()
+    anchor, scale = model.output_frame(x)
+    assert torch.equal(anchor[:, 1:], x[:, :-1]) and torch.allclose(anchor[:, 0], torch.full((B, 4), 0.5))
+    assert torch.allclose(scale[:, 1:], torch.full((B, T - 1, 4), 0.01))
+    assert torch.allclose(scale[:, 0], torch.tensor(0.2))
+    feats = model.input_features_seq(x)
+    assert torch.allclose(feats[:, 1:, 4:], (x[:, 1:] - x[:, :-1]) / 0.01)
+    assert torch.equal(feats[:, 0, 4:], torch.zeros(B, 4))
+    with pytest.raises(ValueError, match="Gaussian"):
+        make_srnn("is", increments=True)
+
+
+@pytest.mark.parametrize("increments", [False, True])
+def test_one_step_prediction_is_causal(increments):
+    """predict(): frame t depends on x_{<t} only (no encoder)."""
+    model = make_srnn(increments=increments)
+    x = make_x()
+    x2 = x.clone()
+    x2[:, 3] += 0.5
+    a, b = model.predict(x)[0], model.predict(x2)[0]
+    assert torch.equal(a[:, :4], b[:, :4]) and not torch.allclose(a[:, 4:], b[:, 4:])
+
+
+def test_log_variances_are_bounded_so_extreme_inputs_stay_finite():
+    model = make_srnn()
+    with torch.no_grad():
+        for layer in (model.gen_logvar, model.inf_logvar, model.prior_logvar):
+            layer.bias.fill_(1e4)
+    x = make_x() * 1e6
+    fwd = model(x)
+    assert all(torch.isfinite(t).all() for t in (*fwd["out"], fwd["z"], fwd["p_logvar"]))
+    assert torch.isfinite(model.to_data(fwd["out"])[1]).all() and (model.to_data(fwd["out"])[1] > 0).all()
+    assert torch.isfinite(model.loss(x, fwd, 1.0)[0])
 
 
 @pytest.mark.parametrize(("head", "backward_g"), [("gaussian", False), ("is", True)])

@@ -26,7 +26,7 @@ def build_srnn(network: dict[str, Any], head: str) -> SRNN:
         dim_RNN_h=network["dim_RNN_h"], num_RNN_h=network["num_RNN_h"], dense_hz_z=network["dense_hz_z"],
         dense_hz_x=network["dense_hz_x"], dense_gz_z=network["dense_gz_z"], dense_hx_g=network["dense_hx_g"],
         dim_RNN_g=network["dim_RNN_g"], num_RNN_g=network["num_RNN_g"], activation=network["activation"],
-        dropout_p=network["dropout_p"], head=head)
+        dropout_p=network["dropout_p"], head=head, increments=network.get("increments", False))
 
 
 def save_checkpoint(path: Path, model: SRNN, network: dict, stft: dict | None = None, **extra: Any) -> None:
@@ -78,6 +78,8 @@ def load_dvae(path: str | Path, network: dict | None = None, stft: dict | None =
     if head is not None and ckpt["head"] != head:
         raise UserError(f"checkpoint {str(path)!r} has a {ckpt['head']!r} head, this task needs {head!r}")
     model = build_srnn(ckpt["network"], ckpt["head"])
-    model.load_state_dict(ckpt["model"])
+    state = dict(ckpt["model"])
+    state.setdefault("delta_std", model.delta_std)        # checkpoints written before increments existed
+    model.load_state_dict(state)
     model.eval()
     return model, ckpt

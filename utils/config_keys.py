@@ -34,6 +34,9 @@ NETWORK = [
     Key("Network", "dense_hz_x", "intlist", [], help="generation MLP on [h_t, z_t] (4.3)"),
     Key("Network", "dense_hz_z", "intlist", [], help="prior MLP on [h_t, z_{t-1}] (4.2)"),
     Key("Network", "dropout_p", "float", 0.0, help="dropout probability in the MLPs", low=0, high=0.99),
+    Key("Network", "increments", "bool", False,
+        help="MOT only, beyond the reference: recurrence/encoder also see x_t - x_{t-1}, decoder mean = "
+             "x_{t-1} + increment"),
 ]
 ARCH_KEYS = tuple(k.name for k in NETWORK if k.name != "dropout_p")
 

@@ -44,6 +44,9 @@ VEM_MOT = [
     Key("VEM", "clutter_logprob", "float", None,
         help="log-likelihood of a clutter class relative to a source at zero distance, e.g. -10 (5.2); "
              "empty = no clutter class"),
+    Key("VEM", "dvae_var_scale", "float", 1.0,
+        help="E-S (5.4) uses dvae_var_scale x the DVAE variance sigma^2_theta (variance inflation; 1 = as trained)",
+        low=1e-6, high=1e6),
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
     Key("VEM", "update_phi", "bool", False, help="re-estimate the observation variances every iteration (5.6)"),
