@@ -22,6 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model.schedules import final_schedule_epoch, kl_weight, ss_probability
+from data.trajectory_dataset import add_box_noise
 from model.srnn import SRNN
 from utils.checkpoint import HEAD_OF_TASK, build_srnn, check_matches, read_checkpoint, save_checkpoint
 from utils.config import Config, load_config
@@ -85,16 +86,23 @@ def feature_stats(model: SRNN, loader: DataLoader) -> tuple[torch.Tensor, torch.
     return mean.float(), std.float(), (inc_sq / max(inc_count, 1)).sqrt().float()
 
 
-def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, device="cpu"):
-    """One pass over ``loader``; trains when ``optimizer`` is given. Returns mean (total, recon, kl)."""
+def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, device="cpu", input_noise=0.0,
+              noise_seed=None):
+    """One pass over ``loader``; trains when ``optimizer`` is given. Returns mean (total, recon, kl).
+
+    ``input_noise`` > 0 (MOT): the model is fed noisy boxes (:func:`add_box_noise`) and scored against the
+    clean ones — a denoising DVAE, as the VEM feeds it noisy estimates. ``noise_seed`` fixes the noise
+    (validation: the same noise every epoch, so losses compare)."""
     model.train(optimizer is not None)
     sums, n = np.zeros(3), 0
+    gen = None if noise_seed is None else torch.Generator().manual_seed(noise_seed)
     with torch.set_grad_enabled(optimizer is not None):
         for i, x in enumerate(loader):
             if max_batches and i >= max_batches:
                 break
-            x = x.to(device)
-            total, recon, kl = model.loss(x, model(x, ss_prob=ss_p), beta, kl_w)
+            x_in = add_box_noise(x, input_noise, gen) if input_noise > 0 else x
+            x, x_in = x.to(device), x_in.to(device)
+            total, recon, kl = model.loss(x, model(x_in, ss_prob=ss_p), beta, kl_w)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
@@ -211,11 +219,13 @@ def main() -> None:
     for epoch in bar:
         t0 = time.perf_counter()
         kl_w = kl_weight(epoch, tr["ss_start"], tr["kl_warmup"])
-        ss_p = ss_probability(epoch, tr["ss_start"], tr["ss_end"], tr["schedule_sampling"])
+        ss_p = ss_probability(epoch, tr["ss_start"], tr["ss_end"], tr["schedule_sampling"], tr["ss_max"])
         if hasattr(train_set, "set_epoch"):  # random crops differ per epoch (use_random_seq)
             train_set.set_epoch(epoch)
-        train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device)
-        val = run_epoch(model, val_loader, tr["beta"], kl_w, ss_p, device=device)
+        noise = tr["input_noise"] if user["task_name"] == "MOT" else 0.0
+        train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device, noise)
+        val = run_epoch(model, val_loader, tr["beta"], kl_w, ss_p, device=device, input_noise=noise,
+                        noise_seed=tr["seed"])
         row = [epoch, kl_w, ss_p, *train, *val, time.perf_counter() - t0]
         if user["task_name"] == "MOT":
             row.append(mot_recon_px(model, val_loader, device))

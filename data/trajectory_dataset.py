@@ -45,3 +45,15 @@ class TrajectoryDataset(Dataset):
 
     def __getitem__(self, i: int) -> torch.Tensor:
         return self.boxes[i]
+
+
+def add_box_noise(x: torch.Tensor, max_ratio: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Pre-training input noise: each sequence gets Gaussian box noise of std ``r x`` box width (x coordinates)
+    / height (y coordinates), with r ~ U(0, max_ratio) drawn per sequence (clean to noisy in one batch).
+
+    Shape: x (B, T, 4) normalised boxes -> (B, T, 4).
+    """
+    wh = x[..., 2:] - x[..., :2]
+    size = torch.cat([wh, wh], dim=-1)
+    ratio = max_ratio * torch.rand(x.shape[0], 1, 1, generator=gen)
+    return x + ratio * size * torch.randn(x.shape, generator=gen)

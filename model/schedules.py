@@ -10,16 +10,17 @@ def kl_weight(epoch: int, warmup_epochs: int, enabled: bool = True) -> float:
     return min(1.0, epoch / warmup_epochs)
 
 
-def ss_probability(epoch: int, ss_start: int, ss_end: int, enabled: bool = True) -> float:
+def ss_probability(epoch: int, ss_start: int, ss_end: int, enabled: bool = True, ss_max: float = 1.0) -> float:
     """Scheduled sampling: P(recurrence driven by the model's own x̂_{t-1}) at ``epoch`` (0-based).
 
-    0 before ``ss_start``, linear 0 -> 1 between ``ss_start`` and ``ss_end``, 1 afterwards.
+    0 before ``ss_start``, linear 0 -> ``ss_max`` between ``ss_start`` and ``ss_end``, ``ss_max`` afterwards
+    (the reference: ``ss_max`` = 1).
     """
     if not enabled or epoch < ss_start:
         return 0.0
     if epoch >= ss_end:
-        return 1.0
-    return (epoch - ss_start) / (ss_end - ss_start)
+        return ss_max
+    return ss_max * (epoch - ss_start) / (ss_end - ss_start)
 
 
 def final_schedule_epoch(ss_start: int, ss_end: int, kl_warmup: bool, schedule_sampling: bool) -> int:

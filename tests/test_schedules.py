@@ -35,3 +35,7 @@ def test_final_schedule_epoch_is_where_both_schedules_are_constant(kl_warmup, sc
     for epoch in (end, end + 1, end + 50):
         assert kl_weight(epoch, 20, kl_warmup) == kl_weight(end, 20, kl_warmup)
         assert ss_probability(epoch, 20, 100, schedule_sampling) == ss_probability(end, 20, 100, schedule_sampling)
+
+
+def test_scheduled_sampling_can_stop_below_one():
+    assert [ss_probability(e, 2, 6, ss_max=0.5) for e in (0, 2, 4, 6, 9)] == [0.0, 0.0, 0.25, 0.5, 0.5]
