@@ -324,3 +324,23 @@ def test_kalman_filter_mode_is_causal_and_smoother_is_not():
     assert torch.equal(f_a[:8], f_b[:8]) and not torch.allclose(f_a[8:], f_b[8:])
     assert not torch.allclose(s_a[:8], s_b[:8])
     assert torch.allclose(f_a[-1], s_a[-1], atol=1e-5)               # both end on the same last-frame posterior
+
+
+@pytest.mark.parametrize(("dynamics", "causal"),
+                         [(lambda: SRNNDynamics(tiny_srnn(increments=True), z_mode="mean"), True),
+                          (lambda: SRNNDynamics(tiny_srnn(increments=True, backward_g=True), z_mode="mean"), False),
+                          (lambda: KalmanDynamics(smooth=False), True), (lambda: KalmanDynamics(smooth=True), False)],
+                         ids=["mixdvae-causal", "mixdvae-noncausal", "kf-filter", "kf-smoother"])
+def test_tracks_before_a_change_of_the_future_detections_move_only_when_non_causal(dynamics, causal):
+    """§4/§7: with the reference encoder g_t = [h_t, x_t] MixDVAE is a learned filter — shifting every detection
+    from frame 16 on leaves frames 0..15 unchanged, as for the KF-VEM filter; a backward inference RNN (like
+    the RTS smoother) lets the future move the past."""
+    gt = walkers(B=2, T=24)
+    det = shuffle(gt)
+    later = det.copy()
+    later[:, 16:] += 25.0
+    settings = VEMSettings(n_iter=3, init_iter=2, init_subseq_len=8)
+    a, b = track(det, gt[:, 0], dynamics(), settings).tracks, track(later, gt[:, 0], dynamics(), settings).tracks
+    moved = (a[:, :16] - b[:, :16]).abs().max().item()
+    assert (moved == 0.0) if causal else (moved > 1e-3), moved
+    assert (a[:, 16:] - b[:, 16:]).abs().max() > 1.0
