@@ -1,7 +1,7 @@
 """Build the synthetic MOT evaluation sets (issue 8): a validation and a test split of each hard set.
 
     python tools/make_mot_eval_sets.py                     # all sets, 300 val / 300 test samples
-    python tools/make_mot_eval_sets.py --quick             # 12 / 12 samples, for a smoke test
+    python tools/make_mot_eval_sets.py --quick             # 12 / 12 samples in data/generated/mot_sets_quick
     python tools/make_mot_eval_sets.py --sets synthetic,occlusion --num-val 100
 
 writes ``ROOT/<set>/{val,test}/`` with ``data/mot_tracking_data_generation.py --synthetic`` (3 targets,
@@ -75,7 +75,8 @@ def build(root: Path, names: list[str], sizes: dict[str, int], overwrite: bool =
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--root", type=Path, default=Path("data/generated/mot_sets"), help="output root")
+    ap.add_argument("--root", type=Path, default=None,
+                    help="output root (default data/generated/mot_sets, with --quick data/generated/mot_sets_quick)")
     ap.add_argument("--sets", default=",".join(SETS), help="comma-separated subset of " + ", ".join(SETS))
     ap.add_argument("--num-val", type=int, default=300)
     ap.add_argument("--num-test", type=int, default=300)
@@ -89,7 +90,8 @@ def main(argv=None) -> None:
     sizes = {"val": 12, "test": 12} if args.quick else {"val": args.num_val, "test": args.num_test}
     if min(sizes.values()) < 1:
         raise UserError("--num-val and --num-test must be >= 1")
-    build(args.root, names, sizes, args.overwrite)
+    root = args.root or Path("data/generated/mot_sets_quick" if args.quick else "data/generated/mot_sets")
+    build(root, names, sizes, args.overwrite)
 
 
 if __name__ == "__main__":
