@@ -40,6 +40,14 @@ def test_sets_have_val_and_test_from_different_seeds_and_are_not_rebuilt(sets, c
         make_mot_eval_sets.main(["--root", str(root), "--sets", "synthetic,rain"])
 
 
+def test_quick_sets_go_to_their_own_root(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make_mot_eval_sets.main(["--quick", "--sets", "camera"])
+    assert not (tmp_path / "data" / "generated" / "mot_sets").exists()
+    for split in ("val", "test"):
+        assert len(list((tmp_path / "data" / "generated" / "mot_sets_quick" / "camera" / split).glob("*.npz"))) == 12
+
+
 def read_csv(path):
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
