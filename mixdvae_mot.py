@@ -2,9 +2,7 @@
 
     python mixdvae_mot.py config/cfg_dvae_vem_mot.ini
 
-DESIGN §5 (VEM), §7 (baselines), §8.1 (metrics), §10 (outputs). Every method has its own settings: the
-KF-VEM filter and smoother take tau, the initialisation window and the process noise from [KF] (empty keys
-inherit), and [Eval] extra_dvae adds one MixDVAE row per further checkpoint ("MixDVAE-<name>"). The INI, the DVAE checkpoint
+DESIGN §5 (VEM), §7 (baselines), §8.1 (metrics), §10 (outputs). The INI, the DVAE checkpoint
 (against any [Network] keys given) and every sample (N = num_source, at most num_obs detections
 per frame, valid init boxes) are checked first; only then is
 ``save_root/MOT_<name>_<timestamp>/`` created, holding:
@@ -16,6 +14,10 @@ per frame, valid init boxes) are checked first; only then is
   ``elbo_per_iteration.csv`` (§5.8 terms, dataset means);
 - ``tracks/<method>/<sample>.txt`` in MOTChallenge result format (source n = id n + 1);
 - ``figures/``: tracks of the first samples over detections and ground truth, MOTA/IDF1 per iteration.
+
+Every method has its own settings: the KF-VEM filter and smoother take tau, the initialisation window and
+the process noise from [KF] (empty keys inherit), and [Eval] extra_dvae adds one MixDVAE row per further
+checkpoint ("MixDVAE-<name>").
 """
 
 from __future__ import annotations

@@ -113,8 +113,9 @@ def settings_of(row: dict) -> dict:
 
 
 def best_markdown(best: dict[str, dict], budget: int, data: str) -> str:
-    lines = [f"Best validation point per method on `{data}` (selected by IDF1; {budget} grid points per method)",
-             "", "| method | tau | init_subseq_len | z_mode / accel_std_ratio | IDF1 | MOTA | IDs | HOTA |",
+    lines = [f"Best validation point per method on `{data}` (selected by IDF1; {budget} grid points per method; "
+             "IDF1, MOTA in % over the split, IDs summed, HOTA = mean of the per-sample HOTA in %)", "",
+             "| method | tau | init_subseq_len | z_mode / accel_std_ratio | IDF1 | MOTA | IDs | HOTA |",
              "|---|---|---|---|---|---|---|---|"]
     for label, r in best.items():
         third = r["z_mode"] if r["kind"] == "mixdvae" else f"accel {float(r['accel_std_ratio']):g}"
