@@ -144,3 +144,23 @@ def test_bootstrap_by_hand():
     same = counts_of([(10, 10, 1, 1, 0, 9, 0.8)] * 5)
     value, low, high = bootstrap_ci(same, 200)["idf1"]
     assert value == low == high == pytest.approx(0.9)
+
+
+def test_a_tuned_clutter_class_reaches_the_vem(monkeypatch, sets):
+    import utils.mot_experiments as mx
+
+    seen, real_run_vem = [], mx.run_vem
+
+    def fake_run_vem(det, mask, init, dynamics, settings, image_size):
+        seen.append(settings)
+        return real_run_vem(det, mask, init, dynamics, settings, image_size)
+
+    monkeypatch.setattr(mx, "run_vem", fake_run_vem)
+    base = mx.reference_vem_settings(REPO / "config" / "cfg_dvae_vem_mot.ini", n_iter=1, init_iter=1)
+    spec = mx.MethodSpec("KF-VEM-filter", "kf_filter").with_settings({"clutter_logprob": -10.0, "kind": "x"})
+    assert spec.settings()["clutter_logprob"] == -10.0 and spec.kind == "kf_filter"
+    batch = mx.load_split(sets[0] / "synthetic" / "test")
+    mx.MethodRunner(base).run(spec, batch)
+    mx.MethodRunner(base).run(mx.MethodSpec("KF-VEM-filter", "kf_filter"), batch)
+    assert [s.clutter_logprob for s in seen] == [-10.0, base.clutter_logprob]
+    assert "clutter_logprob" not in mx.MethodSpec("KF-VEM-filter", "kf_filter").settings()

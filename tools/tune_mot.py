@@ -102,13 +102,15 @@ def best_rows(rows: list[dict]) -> dict[str, dict]:
     return best
 
 
-def settings_of(row: dict) -> dict:
+def settings_of(row: dict, clutter_logprob: float | None) -> dict:
     out = {"kind": row["kind"], "assignment_temperature": float(row["assignment_temperature"]),
            "init_subseq_len": int(row["init_subseq_len"])}
     if row["kind"] == "mixdvae":
         out.update(checkpoint=row["checkpoint"], z_mode=row["z_mode"])
     else:
         out["accel_std_ratio"] = float(row["accel_std_ratio"])
+    if clutter_logprob is not None:
+        out["clutter_logprob"] = clutter_logprob
     return out
 
 
@@ -215,8 +217,8 @@ def main(argv=None) -> None:
                        "clutter_logprob": base.clutter_logprob},
                "grids": {"taus": args.taus, "init_lens": args.init_lens, "z_modes": args.z_modes,
                          "accels": args.accels},
-               "methods": {label: {**settings_of(r), "val_idf1": float(r["idf1"]), "val_mota": float(r["mota"]),
-                                   "val_ids": int(r["ids"]), "val_hota": float(r["hota"])}
+               "methods": {label: {**settings_of(r, base.clutter_logprob), "val_idf1": float(r["idf1"]),
+                                   "val_mota": float(r["mota"]), "val_ids": int(r["ids"]), "val_hota": float(r["hota"])}
                            for label, r in best.items()}}
     (args.out / "best.json").write_text(json.dumps(summary, indent=2) + "\n")
     print("\n" + table)

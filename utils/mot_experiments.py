@@ -40,6 +40,7 @@ class MethodSpec:
         assignment_temperature, init_subseq_len: E-W tau (5.2) and initialisation windows (5.7).
         z_mode: MixDVAE's E-Z (5.3), "sample" or "mean".
         accel_std_ratio, init_vel_std_ratio: KF-VEM process noise and frame-1 velocity prior (§7).
+        clutter_logprob: the VEM's clutter class (5.2); None = the runner's base setting.
     """
 
     label: str
@@ -50,6 +51,7 @@ class MethodSpec:
     z_mode: str = "sample"
     accel_std_ratio: float = 0.01
     init_vel_std_ratio: float = 0.1
+    clutter_logprob: float | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -59,11 +61,10 @@ class MethodSpec:
 
     def settings(self) -> dict:
         """The settings that matter for this kind (for CSV/JSON/markdown)."""
-        keys = {"mixdvae": ("checkpoint", "assignment_temperature", "init_subseq_len", "z_mode"),
-                "kf_filter": ("assignment_temperature", "init_subseq_len", "accel_std_ratio", "init_vel_std_ratio"),
-                "kf_smoother": ("assignment_temperature", "init_subseq_len", "accel_std_ratio", "init_vel_std_ratio"),
-                "sort": ()}[self.kind]
-        return {k: getattr(self, k) for k in keys}
+        kf = ("assignment_temperature", "init_subseq_len", "accel_std_ratio", "init_vel_std_ratio", "clutter_logprob")
+        keys = {"mixdvae": ("checkpoint", "assignment_temperature", "init_subseq_len", "z_mode", "clutter_logprob"),
+                "kf_filter": kf, "kf_smoother": kf, "sort": ()}[self.kind]
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
     def with_settings(self, values: dict) -> MethodSpec:
         """A copy with the known keys of ``values`` replaced (other keys are ignored)."""
@@ -132,6 +133,8 @@ class MethodRunner:
         torch.manual_seed(self.seed)
         settings = replace(self.base, temperature=spec.assignment_temperature,
                            init_subseq_len=spec.init_subseq_len, save_all_iters=False, log_elbo=False)
+        if spec.clutter_logprob is not None:
+            settings = replace(settings, clutter_logprob=spec.clutter_logprob)
         out = []
         for start in range(0, batch["det"].shape[0], self.batch_size):
             sl = slice(start, start + self.batch_size)
