@@ -14,6 +14,10 @@ per frame, valid init boxes) are checked first; only then is
   ``elbo_per_iteration.csv`` (§5.8 terms, dataset means);
 - ``tracks/<method>/<sample>.txt`` in MOTChallenge result format (source n = id n + 1);
 - ``figures/``: tracks of the first samples over detections and ground truth, MOTA/IDF1 per iteration.
+
+Every method has its own settings: the KF-VEM filter and smoother take tau, the initialisation window and
+the process noise from [KF] (empty keys inherit), and [Eval] extra_dvae adds one MixDVAE row per further
+checkpoint ("MixDVAE-<name>").
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -94,6 +99,48 @@ def load_samples(cfg: Config) -> list[dict]:
                             "(needs finite x1 < x2, y1 < y2)")
         items.append(item)
     return items
+
+
+def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
+    """[Eval] extra_dvae ("name:path, ..."): more MixDVAE rows, each checkpoint loaded and checked against
+    o_dim (not against [Network], which describes saved_dvae: an extra may be non-causal or larger).
+
+    Returns: name -> (model, checkpoint path, its epoch), in the INI's order.
+    """
+    where = f"{cfg.path} [Eval] extra_dvae"
+    out: dict[str, tuple] = {}
+    for item in (v.strip() for v in cfg["Eval"]["extra_dvae"].split(",")):
+        if not item:
+            continue
+        name, sep, path = (v.strip() for v in item.partition(":"))
+        if not sep or not name or not path:
+            raise UserError(f"{where}: expected name:checkpoint, got {item!r}")
+        if name in out:
+            raise UserError(f"{where}: the name {name!r} is used twice")
+        model, ckpt = load_dvae(Path(path), head="gaussian", where=where)
+        if model.x_dim != cfg["VEM"]["o_dim"]:
+            raise UserError(f"{where}: checkpoint {path!r} has x_dim = {model.x_dim} but [VEM] o_dim = "
+                            f"{cfg['VEM']['o_dim']}")
+        out[name] = (model, path, ckpt.get("epoch", "?"))
+    return out
+
+
+def kalman_methods(cfg: Config, settings: VEMSettings) -> dict[str, tuple[KalmanDynamics, VEMSettings]]:
+    """KF-VEM smoother ("kf_vem") and filter ("kf_filter"), each with its own tau, initialisation window and
+    process noise: [KF] keys, an empty one inheriting ([KF] filter_* <- [KF] <- [VEM])."""
+    kf = cfg["KF"]
+
+    def first(*values):
+        return next(v for v in values if v is not None)
+
+    tau = first(kf["assignment_temperature"], settings.temperature)
+    init = first(kf["init_subseq_len"], settings.init_subseq_len)
+    smoother = replace(settings, temperature=tau, init_subseq_len=init)
+    filt = replace(settings, temperature=first(kf["filter_assignment_temperature"], tau),
+                   init_subseq_len=first(kf["filter_init_subseq_len"], init))
+    return {"kf_vem": (KalmanDynamics(kf["accel_std_ratio"], kf["init_vel_std_ratio"], True), smoother),
+            "kf_filter": (KalmanDynamics(first(kf["filter_accel_std_ratio"], kf["accel_std_ratio"]),
+                                         kf["init_vel_std_ratio"], False), filt)}
 
 
 def vem_settings(cfg: Config) -> VEMSettings:
@@ -183,6 +230,7 @@ def main() -> None:
     torch.manual_seed(tr["seed"])
     np.random.seed(tr["seed"])
     model, ckpt = load_mot_dvae(cfg)
+    extra = load_extra_dvaes(cfg)
     items = load_samples(cfg)
     settings = vem_settings(cfg)
     import pandas as pd
@@ -206,11 +254,21 @@ def main() -> None:
     log(f"VEM: {settings}; z_mode {vem['z_mode']}, finetune {tr['finetune']}")
     log(f"baselines: {', '.join(baselines) or 'none'}")
 
-    dvae = SRNNDynamics(model, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
-                        var_scale=vem["dvae_var_scale"])
-    kalman = {smooth: KalmanDynamics(cfg["KF"]["accel_std_ratio"], cfg["KF"]["init_vel_std_ratio"], smooth)
-              for smooth in (True, False)}
-    methods = ["mixdvae"] + baselines
+    def dvae(srnn):
+        return SRNNDynamics(srnn, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
+                            var_scale=vem["dvae_var_scale"])
+
+    labels = {**METHODS, **{f"mixdvae:{name}": f"MixDVAE-{name}" for name in extra}}
+    runs = {"mixdvae": (dvae(model), settings), **kalman_methods(cfg, settings)}
+    for name, (srnn, path, epoch) in extra.items():
+        runs[f"mixdvae:{name}"] = (dvae(srnn.to(device)), settings)
+        log(f"DVAE of MixDVAE-{name}: {path} (epoch {epoch}, {srnn.num_parameters()} parameters)")
+    for m in ("kf_filter", "kf_vem"):
+        if m in baselines:
+            k, s = runs[m]
+            log(f"{labels[m]}: tau {s.temperature:g}, init_subseq_len {s.init_subseq_len}, "
+                f"accel_std_ratio {k.accel_std_ratio:g}")
+    methods = ["mixdvae", *(f"mixdvae:{name}" for name in extra), *baselines]
     scores, seconds, plotted = Scores(ev["iou_threshold"]), dict.fromkeys(methods, 0.0), 0
     batches = range(0, len(items), frame_cfg["batch_size"])
     for start in tqdm(batches, desc="batches", disable=None):
@@ -220,13 +278,13 @@ def main() -> None:
         scores.names.extend(batch["names"])
         tracks = {}
         for method in methods:
+            torch.manual_seed(tr["seed"] + start)          # a row's draws do not depend on the rows run before it
             t0 = time.perf_counter()
             if method == "sort":
                 out, result = sort_track(det.cpu(), mask.cpu(), init.cpu()), None
             else:
-                dynamics = dvae if method == "mixdvae" else kalman[method == "kf_vem"]
-                result = run_vem(det, mask, init, dynamics, settings,
-                                 batch["image_size"])
+                dynamics, method_settings = runs[method]
+                result = run_vem(det, mask, init, dynamics, method_settings, batch["image_size"])
                 out = result.tracks
             seconds[method] += time.perf_counter() - t0
             tracks[method] = out.cpu().numpy()
@@ -235,23 +293,23 @@ def main() -> None:
                 scores.add_iterations(method, gt, result.iter_tracks.cpu().numpy())
             if result is not None and result.elbo:
                 scores.add_elbo(method, result.elbo)
-            write_results(run_dir / "tracks" / METHODS[method], batch["names"], tracks[method])
+            write_results(run_dir / "tracks" / labels[method], batch["names"], tracks[method])
         for b in range(min(ev["num_plot_samples"] - plotted, len(batch["names"]))):
             name = batch["names"][b]
             plot_tracks(run_dir / "figures" / f"tracks_{name}.png", batch["det"][b].numpy(), gt[b],
-                        {METHODS[m]: tracks[m][b] for m in methods}, title=name)
+                        {labels[m]: tracks[m][b] for m in methods}, title=name)
             plotted += 1
-    log("time: " + ", ".join(f"{METHODS[m]} {s:.1f}s ({len(items) / max(s, 1e-9):.1f} samples/s)"
+    log("time: " + ", ".join(f"{labels[m]} {s:.1f}s ({len(items) / max(s, 1e-9):.1f} samples/s)"
                              for m, s in seconds.items()))
 
     log("scoring: motmetrics CLEAR-MOT/ID metrics and TrackEval HOTA over every sample ...")
-    tables = {METHODS[m]: t for m, t in scores.tables().items()}
+    tables = {labels[m]: t for m, t in scores.tables().items()}
     per_sample = pd.concat([t.drop(index="OVERALL").assign(method=m) for m, t in tables.items()])
     per_sample.index.name = "sample"
     per_sample.reset_index()[["method", "sample", *tables["MixDVAE"].columns]].to_csv(
         run_dir / "metrics_per_sample.csv", index=False, float_format="%.6g")
     summary = {m: {k: float(v) for k, v in t.loc["OVERALL"].items()} for m, t in tables.items()}
-    curves = {METHODS[m]: c for m, c in scores.iteration_curves().items()}
+    curves = {labels[m]: c for m, c in scores.iteration_curves().items()}
     if curves:
         frame = pd.DataFrame({"iteration": np.arange(len(next(iter(curves.values()))["mota"]))})
         for m, c in curves.items():
@@ -264,7 +322,7 @@ def main() -> None:
         for m, terms in scores.elbo.items():
             for k, v in terms.items():
                 if np.isfinite(v).any():                               # KF-VEM has no DVAE loss
-                    frame[f"{METHODS[m]}_{k}"] = v / len(items)
+                    frame[f"{labels[m]}_{k}"] = v / len(items)
         frame.to_csv(run_dir / "elbo_per_iteration.csv", index=False, float_format="%.6g")
         log("ELBO terms at the last iteration (per sample): " + "; ".join(
             f"{col} {frame[col].iloc[-1]:.4g}" for col in frame.columns[1:]))
@@ -273,7 +331,11 @@ def main() -> None:
     (run_dir / "summary.json").write_text(json.dumps(
         {"num_samples": len(items), "checkpoint": str(tr["saved_dvae"]), "checkpoint_epoch": ckpt.get("epoch"),
          "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
-         "seconds": {METHODS[m]: s for m, s in seconds.items()}, "methods": summary}, indent=2) + "\n")
+         "method_settings": {labels[m]: {"assignment_temperature": s.temperature,
+                                         "init_subseq_len": s.init_subseq_len}
+                             for m, (_, s) in runs.items() if m in methods},
+         "extra_dvae": {f"MixDVAE-{n}": path for n, (_, path, _) in extra.items()},
+         "seconds": {labels[m]: s for m, s in seconds.items()}, "methods": summary}, indent=2) + "\n")
     log("\n" + table)
     log(f"outputs in {run_dir}")
 

@@ -23,6 +23,20 @@ Synthetic (the demo/test default)::
 renders N trajectories of ``data/mot_generate_synthetic_data.py`` at ``--image-size``; detections
 are the boxes plus Gaussian noise (std = ``--noise-ratio`` x width for x, x height for y), missed
 with probability ``--miss-prob`` (never on frame 0), plus ``--clutter-rate`` random boxes per frame.
+Harder variants, one seeded flag each (they combine):
+
+- ``--frame-step 2``: half frame rate (trajectories drawn twice as long, every 2nd frame kept);
+- ``--manoeuvres``: turns and stop-and-go (see ``data/mot_generate_synthetic_data.py``);
+- ``--occlusion``: one target per sample is undetected for 1-2 runs of 8-15 consecutive frames
+  (``--occlusion-runs``, ``--occlusion-len``), never on frame 0; it is detected on the frame before and
+  after each run, so a run is exactly as long as drawn;
+- ``--camera-motion pan|jitter|pan+jitter`` with ``--camera-magnitude`` px: one shift per frame, common to
+  every box of a sample (ground truth, detections, clutter). A pan starts at a random frame of the first
+  half and moves the view by the magnitude per frame in a random direction; a jitter adds an independent
+  Gaussian shift of std = magnitude on every frame t >= 1.
+
+Occlusion and camera motion draw from their own child generators (``rng.spawn``), so a sample differs
+from the one of the same seed without them only by the occlusion runs and the shift.
 """
 
 from __future__ import annotations
@@ -364,10 +378,68 @@ def clutter_boxes(shape: tuple, rng: np.random.Generator, params: TrajectoryPara
     return np.stack([x1, y1, x1 + w, y1 + h], axis=-1)
 
 
+OCCLUSION_LEN = (8, 15)
+OCCLUSION_RUNS = (1, 2)
+CAMERA_MOTIONS = ("none", "pan", "jitter", "pan+jitter")
+
+
+def occlusion_mask(B: int, T: int, N: int, rng: np.random.Generator, run_len: tuple[int, int] = OCCLUSION_LEN,
+                   runs: tuple[int, int] = OCCLUSION_RUNS) -> tuple[np.ndarray, np.ndarray]:
+    """Long occlusions: per sample, one random target undetected for ``runs`` runs of ``run_len`` frames.
+
+    Runs never touch frame 0 and are separated by at least one frame; the frames just before and after
+    each run are returned as ``visible`` so that random misses cannot lengthen a run.
+
+    Returns:
+        occluded, visible: (B, T, N) bool.
+    """
+    lo, hi = run_len
+    need = runs[1] * (hi + 1)                                         # frame 0, the runs, the gaps between
+    if need > T:
+        raise UserError(f"occlusions of up to {runs[1]} runs of {hi} frames need --seq-len >= {need}, got {T}")
+    num = rng.integers(runs[0], runs[1] + 1, size=B)
+    length = rng.integers(lo, hi + 1, size=(B, runs[1])) * (np.arange(runs[1]) < num[:, None])
+    free = T - 1 - length.sum(1) - (num - 1)                          # frames left for the gaps
+    gaps = np.diff(np.sort(rng.integers(0, free[:, None] + 1, size=(B, runs[1] + 1)), 1), prepend=0, axis=1)
+    gaps[:, 1:] += 1                                                  # at least one frame between runs
+    starts = 1 + np.cumsum(gaps[:, :-1], 1) + np.cumsum(length, 1) - length   # (B, R)
+    t = np.arange(T)[None, :, None]
+    inside = (t >= starts[:, None]) & (t < (starts + length)[:, None]) & (length[:, None] > 0)   # (B, T, R)
+    edge = ((t == starts[:, None] - 1) | (t == (starts + length)[:, None])) & (length[:, None] > 0)
+    target = rng.integers(0, N, size=B)
+    one = np.arange(N)[None, None, :] == target[:, None, None]       # (B, 1, N)
+    return inside.any(-1)[..., None] & one, edge.any(-1)[..., None] & one
+
+
+def camera_shift(B: int, T: int, motion: str, magnitude: float, rng: np.random.Generator) -> np.ndarray:
+    """Per-frame camera shift in pixels, common to every box of a sample (module docstring).
+
+    Returns:
+        (B, T, 4) shift of (x1, y1, x2, y2) (the same (dx, dy) on both corners).
+    """
+    if motion not in CAMERA_MOTIONS:
+        raise UserError(f"--camera-motion must be one of {', '.join(CAMERA_MOTIONS)}, got {motion!r}")
+    shift = np.zeros((B, T, 2))
+    t = np.arange(T)[None, :, None]
+    if "pan" in motion:
+        angle = rng.uniform(0, 2 * np.pi, size=(B, 1, 1))
+        start = rng.integers(0, max(T // 2, 1), size=(B, 1, 1))
+        direction = np.concatenate([np.cos(angle), np.sin(angle)], -1)
+        shift += magnitude * direction * np.maximum(t - start, 0)
+    if "jitter" in motion:
+        jitter = rng.normal(0.0, magnitude, size=(B, T, 2))
+        jitter[:, 0] = 0.0
+        shift += jitter
+    return np.tile(shift, 2)
+
+
 def synthetic_samples(num_samples: int, *, seq_len: int = 60, num_targets: int = 3,
                       image_size: tuple[int, int] = (1920, 1080), noise_ratio: float = 0.03,
                       miss_prob: float = 0.1, clutter_rate: float = 0.0, crossing_fraction: float = 0.0,
-                      rng: np.random.Generator, params: TrajectoryParams | None = None) -> list[dict]:
+                      occlusion: bool = False, occlusion_len: tuple[int, int] = OCCLUSION_LEN,
+                      occlusion_runs: tuple[int, int] = OCCLUSION_RUNS, camera_motion: str = "none",
+                      camera_magnitude: float = 0.0, rng: np.random.Generator,
+                      params: TrajectoryParams | None = None) -> list[dict]:
     """Synthetic §3.2 samples: N trajectories of §3.1 rendered in pixels with noisy detections.
 
     Args:
@@ -379,13 +451,17 @@ def synthetic_samples(num_samples: int, *, seq_len: int = 60, num_targets: int =
         clutter_rate: mean number (Poisson) of extra random boxes per frame.
         crossing_fraction: fraction of samples built so that two targets overlap on some frame
             (the others are drawn independently and may cross by chance).
+        occlusion, occlusion_len, occlusion_runs: long occlusions of one target (:func:`occlusion_mask`).
+        camera_motion, camera_magnitude: shift common to all boxes (:func:`camera_shift`), pixels.
         rng: random generator (the only source of randomness).
+        params: trajectory parameters, e.g. ``frame_step`` (half frame rate) or ``manoeuvre_prob``.
 
     Returns:
         list of sample dicts with the :data:`SAMPLE_KEYS`; ``det`` is (T, N + max clutter, 4).
     """
     B, T, N = num_samples, seq_len, num_targets
     params = params or TrajectoryParams()
+    occlusion_rng, camera_rng = rng.spawn(2)                         # leave the main stream untouched
     traj = generate_trajectories(B * N, T, rng, params).reshape(B, N, T, 4).astype(np.float64)
     num_cross = round(crossing_fraction * B) if N >= 2 else 0
     if num_cross:
@@ -398,12 +474,18 @@ def synthetic_samples(num_samples: int, *, seq_len: int = 60, num_targets: int =
     det = gt + rng.normal(size=gt.shape) * noise_ratio * wh
     missed = rng.random((B, T, N)) < miss_prob
     missed[:, 0] = False
+    if occlusion:
+        occluded, visible = occlusion_mask(B, T, N, occlusion_rng, occlusion_len, occlusion_runs)
+        missed = (missed & ~visible) | occluded
     det[missed] = np.nan
     counts = rng.poisson(clutter_rate, size=(B, T)) if clutter_rate > 0 else np.zeros((B, T), dtype=np.int64)
     clutter = clutter_boxes((B, T, int(counts.max())), rng, params) * scale
     clutter[np.arange(clutter.shape[2]) >= counts[..., None]] = np.nan
     num_slots = N + counts.max(1)
     det = shuffle_detections(np.concatenate([det, clutter], axis=2), rng, num_slots)
+    if camera_motion != "none":
+        shift = camera_shift(B, T, camera_motion, camera_magnitude, camera_rng)
+        gt, det = gt + shift[:, :, None], det + shift[:, :, None]
     return [{"det": det[b, :, :num_slots[b]], "gt": gt[b], "gt_ids": np.arange(N), "init": det[b, 0, :N],
              "image_size": np.asarray(image_size), "sequence": "synthetic", "start_frame": 1}
             for b in range(B)]
@@ -474,6 +556,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     syn.add_argument("--miss-prob", type=float, default=0.1)
     syn.add_argument("--clutter-rate", type=float, default=0.0)
     syn.add_argument("--crossing-fraction", type=float, default=0.0)
+    syn.add_argument("--frame-step", type=int, default=1,
+                     help="keep every k-th frame of trajectories drawn k times longer (2 = half frame rate)")
+    syn.add_argument("--manoeuvres", action="store_true", help="trajectories with turns and stop-and-go")
+    syn.add_argument("--occlusion", action="store_true",
+                     help="one target per sample undetected for --occlusion-runs runs of --occlusion-len frames")
+    syn.add_argument("--occlusion-len", type=int, nargs=2, default=list(OCCLUSION_LEN), metavar=("MIN", "MAX"))
+    syn.add_argument("--occlusion-runs", type=int, nargs=2, default=list(OCCLUSION_RUNS), metavar=("MIN", "MAX"))
+    syn.add_argument("--camera-motion", choices=CAMERA_MOTIONS, default="none",
+                     help="shift common to every box of a sample")
+    syn.add_argument("--camera-magnitude", type=float, default=4.0,
+                     help="pan speed (px per frame) and jitter std (px) of --camera-motion")
     return ap.parse_args(argv)
 
 
@@ -490,7 +583,11 @@ def check_args(args: argparse.Namespace) -> None:
               (0 <= args.crossing_fraction <= 1, "--crossing-fraction must be in [0, 1]"),
               (args.crossing_fraction == 0 or args.num_targets >= 2,
                "--crossing-fraction needs --num-targets >= 2"),
-              (args.image_size is None or min(args.image_size) > 0, "--image-size must be positive")]
+              (args.image_size is None or min(args.image_size) > 0, "--image-size must be positive"),
+              (args.frame_step >= 1, "--frame-step must be >= 1"),
+              (1 <= args.occlusion_len[0] <= args.occlusion_len[1], "--occlusion-len needs 1 <= MIN <= MAX"),
+              (1 <= args.occlusion_runs[0] <= args.occlusion_runs[1], "--occlusion-runs needs 1 <= MIN <= MAX"),
+              (args.camera_magnitude >= 0, "--camera-magnitude must be >= 0")]
     for ok, message in checks:
         if not ok:
             raise UserError(message)
@@ -532,10 +629,13 @@ def main(argv=None) -> None:
     rng = np.random.default_rng(args.seed)
     if args.synthetic:
         size = tuple(args.image_size) if args.image_size else (1920, 1080)
+        params = TrajectoryParams(frame_step=args.frame_step, manoeuvre_prob=1.0 if args.manoeuvres else 0.0)
         samples = synthetic_samples(args.num_samples, seq_len=args.seq_len, num_targets=args.num_targets,
                                     image_size=size, noise_ratio=args.noise_ratio, miss_prob=args.miss_prob,
                                     clutter_rate=args.clutter_rate, crossing_fraction=args.crossing_fraction,
-                                    rng=rng)
+                                    occlusion=args.occlusion, occlusion_len=tuple(args.occlusion_len),
+                                    occlusion_runs=tuple(args.occlusion_runs), camera_motion=args.camera_motion,
+                                    camera_magnitude=args.camera_magnitude, rng=rng, params=params)
         names = [f"synthetic_{i:06d}" for i in range(len(samples))]
         extra = {"crossing_fraction_requested": args.crossing_fraction}
     else:

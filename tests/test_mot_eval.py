@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from utils.errors import UserError
-from utils.mot_eval import HOTA_METRICS, MOT_METRICS, accumulate, evaluate_mot, iou_matrix, mot_summary, \
-    mota_idf1
+from utils.mot_eval import HOTA_METRICS, MOT_METRICS, accumulate, evaluate_mot, hota_per_sample, iou_matrix, \
+    mot_summary, mota_idf1
 from utils.mot_io import load_mot_txt, read_tracks, write_results, write_tracks
 
 
@@ -137,6 +137,23 @@ def test_fast_mota_idf1_equals_motmetrics(N, S):
     np.testing.assert_allclose(idf1, df.idf1.to_numpy()[:-1])
     overall = mota_idf1(torch.from_numpy(gt), torch.from_numpy(tracks))
     np.testing.assert_allclose(overall, df.loc["OVERALL", ["mota", "idf1"]].to_numpy(dtype=float))
+
+
+def test_vectorised_hota_of_the_swap_case():
+    gt, tracks = swap_case()
+    got = hota_per_sample(gt[None], tracks[None])
+    np.testing.assert_allclose([got["deta"][0], got["assa"][0], got["hota"][0]], [1.0, 1 / 3, np.sqrt(1 / 3)])
+
+
+@pytest.mark.parametrize("N, S", [(3, 3), (4, 2), (2, 4)])
+def test_vectorised_hota_equals_trackeval(N, S):
+    """Per sample, with gaps on both sides, identity swaps and noise large enough to fail some alphas."""
+    rng = np.random.default_rng(N * 7 + S)
+    gt, tracks = random_case(rng, B=6, T=15, N=N, S=S, noise=4.0)
+    df = evaluate_mot(gt, tracks)
+    got = hota_per_sample(gt, tracks)
+    for key in HOTA_METRICS:
+        np.testing.assert_allclose(got[key], df[key].to_numpy()[:-1], atol=1e-12)
 
 
 # ----------------------------------------------------------------------------- MOTChallenge I/O

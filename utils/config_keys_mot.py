@@ -71,6 +71,9 @@ VEM_MOT = [
     Key("Eval", "baselines", "str", "kf_filter, kf_vem, sort",
         help="comma list of baselines run next to MixDVAE: kf_filter (KF-VEM, causal Kalman filter), "
              "kf_vem (KF-VEM, RTS smoother), sort (may be empty)"),
+    Key("Eval", "extra_dvae", "str", "",
+        help="more MixDVAE rows: comma list of name:checkpoint (e.g. noncausal:model/pretrained/x.pt), each run "
+             "with the [VEM] settings and shown as MixDVAE-<name> (may be empty)"),
     Key("Eval", "num_plot_samples", "int", 4, help="samples drawn as track figures", low=0),
     Key("Eval", "iou_threshold", "float", 0.5,
         help="smallest IoU for a track to match a ground-truth box (motmetrics, MOTA/IDF1)", low=0.01, high=1.0),
@@ -78,4 +81,15 @@ VEM_MOT = [
         help="KF-VEM process noise: velocity change std per frame / box width (x) or height (y)", low=1e-8),
     Key("KF", "init_vel_std_ratio", "float", 0.1,
         help="KF-VEM frame-1 velocity prior std / box width (x) or height (y)", low=1e-8),
+    Key("KF", "assignment_temperature", "float", None,
+        help="KF-VEM's own tau (5.2), tuned like MixDVAE's (tools/tune_mot.py); empty = [VEM] assignment_temperature",
+        low=1e-8),
+    Key("KF", "init_subseq_len", "int", None,
+        help="KF-VEM's own initialisation window (5.7); empty = [VEM] init_subseq_len", low=1),
+    Key("KF", "filter_assignment_temperature", "float", None,
+        help="tau of the KF-VEM filter only; empty = the [KF] (else [VEM]) value", low=1e-8),
+    Key("KF", "filter_init_subseq_len", "int", None,
+        help="init_subseq_len of the KF-VEM filter only; empty = the [KF] (else [VEM]) value", low=1),
+    Key("KF", "filter_accel_std_ratio", "float", None,
+        help="accel_std_ratio of the KF-VEM filter only; empty = [KF] accel_std_ratio", low=1e-8),
 ]

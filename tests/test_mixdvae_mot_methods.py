@@ -1,0 +1,89 @@
+"""mixdvae_mot.py per-method settings (issue 8): KF-VEM's own [KF] tau / init window / filter noise, and extra
+MixDVAE checkpoints as rows of their own ([Eval] extra_dvae). Tiny untrained checkpoints: plumbing only."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from data import mot_tracking_data_generation as gen
+from model.srnn import SRNN
+from tests.test_mixdvae_mot_script import NETWORK, N_SYN, T_SYN, run, run_dir, write_ini
+from utils.checkpoint import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mot_methods")
+    torch.manual_seed(0)
+    for name, dim_g in (("dvae.pt", 0), ("noncausal.pt", 5)):
+        network = {**NETWORK, "dim_RNN_g": dim_g}
+        model = SRNN(**{k: v for k, v in network.items() if k != "name"}).eval()
+        model.set_feature_stats(torch.tensor([0.5, 0.4, 0.52, 0.55]), torch.tensor([0.27, 0.24, 0.27, 0.24]))
+        save_checkpoint(root / name, model, network, epoch=0)
+    samples = gen.synthetic_samples(4, seq_len=T_SYN, num_targets=N_SYN, miss_prob=0.2,
+                                    rng=np.random.default_rng(0))
+    gen.prepare_out_dir(root / "syn", overwrite=False)
+    gen.write_dataset(root / "syn", samples, [f"s{i}" for i in range(4)], {})
+    common = {"Eval.num_plot_samples": 0, "VEM.assignment_temperature": 0.01, "VEM.init_subseq_len": 10}
+    cases = {
+        "rows": write_ini(root / "rows.ini", root, root / "syn", **common, **{
+            "User.run_name": "rows", "Eval.extra_dvae": f"nc:{root / 'noncausal.pt'}, again:{root / 'dvae.pt'}",
+            "KF.assignment_temperature": 0.5, "KF.filter_init_subseq_len": 5, "KF.filter_accel_std_ratio": 0.003}),
+        "inherit": write_ini(root / "inherit.ini", root, root / "syn", **common, **{"User.run_name": "inherit"}),
+        "bad_item": write_ini(root / "bad.ini", root, root / "syn", **{"Eval.extra_dvae": "nc"}),
+        "twice": write_ini(root / "twice.ini", root, root / "syn",
+                           **{"Eval.extra_dvae": f"a:{root / 'dvae.pt'}, a:{root / 'dvae.pt'}"}),
+        "missing": write_ini(root / "missing.ini", root, root / "syn", **{"Eval.extra_dvae": "nc:nowhere.pt"}),
+    }
+    with ThreadPoolExecutor(2) as pool:
+        results = dict(zip(cases, pool.map(run, cases.values())))
+    return root, results
+
+
+def test_extra_checkpoints_are_rows_and_kf_has_its_own_settings(runs):
+    root, results = runs
+    proc = results["rows"]
+    assert proc.returncode == 0, proc.stderr
+    out = run_dir(root, "rows")
+    summary = json.loads((out / "summary.json").read_text())
+    assert list(summary["methods"]) == ["MixDVAE", "MixDVAE-nc", "MixDVAE-again", "KF-VEM-filter",
+                                        "KF-VEM-smoother", "SORT"]
+    # the same checkpoint under another name, with the same settings and seed, gives the same row
+    assert summary["methods"]["MixDVAE-again"]["idf1"] == pytest.approx(summary["methods"]["MixDVAE"]["idf1"])
+    settings = summary["method_settings"]
+    assert settings["MixDVAE"] == settings["MixDVAE-nc"] == {"assignment_temperature": 0.01, "init_subseq_len": 10}
+    assert settings["KF-VEM-smoother"] == {"assignment_temperature": 0.5, "init_subseq_len": 10}
+    assert settings["KF-VEM-filter"] == {"assignment_temperature": 0.5, "init_subseq_len": 5}
+    log = (out / "log.txt").read_text()
+    assert "KF-VEM-filter: tau 0.5, init_subseq_len 5, accel_std_ratio 0.003" in log
+    assert "KF-VEM-smoother: tau 0.5, init_subseq_len 10, accel_std_ratio 0.01" in log
+    assert (out / "tracks" / "MixDVAE-nc" / "s0.txt").is_file()
+    assert "MixDVAE-nc" in (out / "summary.txt").read_text()
+
+
+def test_empty_kf_keys_inherit_the_vem_settings(runs):
+    root, results = runs
+    assert results["inherit"].returncode == 0, results["inherit"].stderr
+    summary = json.loads((run_dir(root, "inherit") / "summary.json").read_text())
+    assert list(summary["methods"]) == ["MixDVAE", "KF-VEM-filter", "KF-VEM-smoother", "SORT"]
+    for method in ("KF-VEM-filter", "KF-VEM-smoother"):
+        assert summary["method_settings"][method] == {"assignment_temperature": 0.01, "init_subseq_len": 10}
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("bad_item", r"\[Eval\] extra_dvae: expected name:checkpoint, got 'nc'"),
+    ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
+    ("missing", r"checkpoint 'nowhere.pt' not found"),
+])
+def test_bad_extra_dvae_exits_2_with_one_line(runs, case, message):
+    import re
+
+    proc = runs[1][case]
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and re.search(message, lines[0]), proc.stderr
