@@ -5,7 +5,8 @@
 
 Grids (every combination; each method gets the same number of points, checked):
 
-- MixDVAE (one per ``--dvae [NAME=]PATH``): ``--taus`` x ``--init-lens`` x ``--z-modes``;
+- MixDVAE (one per ``--dvae [NAME=]PATH``): ``--taus`` x ``--init-lens`` x ``--z-modes`` x ``--var-scales``
+  (``dvae_var_scale``);
 - KF-VEM filter and KF-VEM smoother, each on its own: ``--taus`` x ``--init-lens`` x ``--accels``
   (``accel_std_ratio``).
 
@@ -39,7 +40,7 @@ from utils.errors import UserError, run_main  # noqa: E402
 from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, dataset_metrics, load_split, parse_dvae, \
     reference_vem_settings, score_samples  # noqa: E402
 
-GRID_COLUMNS = ("method", "kind", "checkpoint", "assignment_temperature", "init_subseq_len", "z_mode",
+GRID_COLUMNS = ("method", "kind", "checkpoint", "assignment_temperature", "init_subseq_len", "z_mode", "dvae_var_scale",
                 "accel_std_ratio", "idf1", "mota", "ids", "hota", "seconds")
 TUNED = ("mixdvae", "kf_filter", "kf_smoother")
 
@@ -65,8 +66,9 @@ def grids(args: argparse.Namespace) -> dict[str, list[MethodSpec]]:
                 raise UserError("--methods mixdvae needs at least one --dvae [NAME=]PATH")
             for text in args.dvae:
                 label, path = parse_dvae(text)
-                out[label] = [MethodSpec(label, kind, path, tau, init, z_mode=z)
-                              for tau, init, z in itertools.product(args.taus, args.init_lens, args.z_modes)]
+                out[label] = [MethodSpec(label, kind, path, tau, init, z_mode=z, dvae_var_scale=v)
+                              for tau, init, z, v in itertools.product(args.taus, args.init_lens, args.z_modes,
+                                                                       args.var_scales)]
         else:
             out[KINDS[kind]] = [MethodSpec(KINDS[kind], kind, None, tau, init, accel_std_ratio=a)
                                 for tau, init, a in itertools.product(args.taus, args.init_lens, args.accels)]
@@ -76,12 +78,14 @@ def grids(args: argparse.Namespace) -> dict[str, list[MethodSpec]]:
 def point_key(spec: MethodSpec) -> tuple:
     dvae = spec.kind == "mixdvae"
     return (spec.label, str(spec.checkpoint or ""), f"{spec.assignment_temperature:g}", str(spec.init_subseq_len),
-            spec.z_mode if dvae else "", "" if dvae else f"{spec.accel_std_ratio:g}")
+            spec.z_mode if dvae else "", f"{spec.dvae_var_scale:g}" if dvae else "",
+            "" if dvae else f"{spec.accel_std_ratio:g}")
 
 
 def row_key(row: dict) -> tuple:
     return (row["method"], row["checkpoint"], f"{float(row['assignment_temperature']):g}", row["init_subseq_len"],
-            row["z_mode"], f"{float(row['accel_std_ratio']):g}" if row["accel_std_ratio"] else "")
+            row["z_mode"], f"{float(row.get('dvae_var_scale') or 1):g}" if row["z_mode"] else "",
+            f"{float(row['accel_std_ratio']):g}" if row["accel_std_ratio"] else "")
 
 
 def read_grid(path: Path) -> list[dict]:
@@ -106,7 +110,8 @@ def settings_of(row: dict, clutter_logprob: float | None) -> dict:
     out = {"kind": row["kind"], "assignment_temperature": float(row["assignment_temperature"]),
            "init_subseq_len": int(row["init_subseq_len"])}
     if row["kind"] == "mixdvae":
-        out.update(checkpoint=row["checkpoint"], z_mode=row["z_mode"])
+        out.update(checkpoint=row["checkpoint"], z_mode=row["z_mode"],
+                   dvae_var_scale=float(row.get("dvae_var_scale") or 1))
     else:
         out["accel_std_ratio"] = float(row["accel_std_ratio"])
     if clutter_logprob is not None:
@@ -117,10 +122,11 @@ def settings_of(row: dict, clutter_logprob: float | None) -> dict:
 def best_markdown(best: dict[str, dict], budget: int, data: str) -> str:
     lines = [f"Best validation point per method on `{data}` (selected by IDF1; {budget} grid points per method; "
              "IDF1, MOTA in % over the split, IDs summed, HOTA = mean of the per-sample HOTA in %)", "",
-             "| method | tau | init_subseq_len | z_mode / accel_std_ratio | IDF1 | MOTA | IDs | HOTA |",
+             "| method | tau | init_subseq_len | z_mode, var_scale / accel_std_ratio | IDF1 | MOTA | IDs | HOTA |",
              "|---|---|---|---|---|---|---|---|"]
     for label, r in best.items():
-        third = r["z_mode"] if r["kind"] == "mixdvae" else f"accel {float(r['accel_std_ratio']):g}"
+        third = (f"{r['z_mode']}, var x{float(r.get('dvae_var_scale') or 1):g}" if r["kind"] == "mixdvae"
+                 else f"accel {float(r['accel_std_ratio']):g}")
         lines.append(f"| {label} | {float(r['assignment_temperature']):g} | {r['init_subseq_len']} | {third} | "
                      f"{float(r['idf1']):.2f} | {float(r['mota']):.2f} | {r['ids']} | {float(r['hota']):.2f} |")
     return "\n".join(lines) + "\n"
@@ -138,6 +144,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--init-lens", type=ints, default=ints("5,10,20,30"), help="init_subseq_len")
     ap.add_argument("--z-modes", type=lambda s: [v.strip() for v in s.split(",") if v.strip()],
                     default=["sample", "mean"], help="MixDVAE z_mode")
+    ap.add_argument("--var-scales", type=floats, default=floats("1"), help="MixDVAE dvae_var_scale")
     ap.add_argument("--accels", type=floats, default=floats("0.003,0.01"), help="KF-VEM accel_std_ratio")
     ap.add_argument("--config", default="config/cfg_dvae_vem_mot.ini",
                     help="INI giving N_iter_total, init_iter_number, std_ratio, normalisation")
@@ -196,6 +203,7 @@ def main(argv=None) -> None:
                        "assignment_temperature": spec.assignment_temperature,
                        "init_subseq_len": spec.init_subseq_len,
                        "z_mode": spec.z_mode if spec.kind == "mixdvae" else "",
+                       "dvae_var_scale": spec.dvae_var_scale if spec.kind == "mixdvae" else "",
                        "accel_std_ratio": spec.accel_std_ratio if spec.kind != "mixdvae" else "",
                        "idf1": round(100 * float(m["idf1"]), 3), "mota": round(100 * float(m["mota"]), 3),
                        "ids": int(m["ids"]), "hota": round(100 * float(m["hota"]), 3),
@@ -203,9 +211,10 @@ def main(argv=None) -> None:
                 writer.writerow(row)
                 f.flush()
                 rows.append({k: str(v) for k, v in row.items()})
+                third = (f"z {spec.z_mode} var x{spec.dvae_var_scale:g}" if spec.kind == "mixdvae"
+                         else f"accel {spec.accel_std_ratio:g}")
                 print(f"[{label} {i + 1}/{len(grid)}] tau {spec.assignment_temperature:g} init "
-                      f"{spec.init_subseq_len} " + (f"z {spec.z_mode}" if spec.kind == "mixdvae"
-                                                   else f"accel {spec.accel_std_ratio:g}")
+                      f"{spec.init_subseq_len} " + third
                       + f": IDF1 {row['idf1']:.2f} MOTA {row['mota']:.2f} IDs {row['ids']} HOTA {row['hota']:.2f}"
                       f" ({row['seconds']:.0f} s)", flush=True)
     wanted = {point_key(s) for g in specs.values() for s in g}
@@ -216,6 +225,7 @@ def main(argv=None) -> None:
                "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio,
                        "clutter_logprob": base.clutter_logprob},
                "grids": {"taus": args.taus, "init_lens": args.init_lens, "z_modes": args.z_modes,
+                         "var_scales": args.var_scales,
                          "accels": args.accels},
                "methods": {label: {**settings_of(r, base.clutter_logprob), "val_idf1": float(r["idf1"]),
                                    "val_mota": float(r["mota"]), "val_ids": int(r["ids"]), "val_hota": float(r["hota"])}
