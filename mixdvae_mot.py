@@ -34,7 +34,7 @@ from utils.checkpoint import load_dvae
 from utils.config import Config, choose_device, comma_list, load_config
 from utils.config_keys_mot import BASELINES, VEM_MOT
 from utils.errors import UserError, run_main
-from utils.run_dir import get_logger, make_run_dir
+from utils.run_dir import check_output_root, get_logger, make_run_dir
 
 # pandas, utils.mot_eval (motmetrics, TrackEval, scipy), the SORT baseline and the plots are imported
 # where they are used: together they take seconds to import, and a refused run should answer fast.
@@ -55,6 +55,7 @@ def load_cfg(path: str) -> tuple[Config, list[str]]:
     if len(cfg["DataFrame"]["normalize_range"]) != 2:
         raise UserError(f"{cfg.path} [DataFrame] normalize_range: expected two numbers (width, height), got "
                         f"{cfg['DataFrame']['normalize_range']}")
+    check_output_root(cfg["User"]["save_root"], f"{cfg.path} [User] save_root")
     return cfg, comma_list(cfg["Eval"]["baselines"], BASELINES, f"{cfg.path} [Eval] baselines")
 
 

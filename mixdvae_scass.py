@@ -46,7 +46,7 @@ from utils.config import Config, choose_device, comma_list, load_config
 from utils.config_keys_scass import BASELINES, METRICS, SOURCE_NAMES, VEM_SCASS
 from utils.errors import UserError, run_main
 from utils.metric_tracker import MetricTracker
-from utils.run_dir import get_logger, make_run_dir
+from utils.run_dir import check_output_root, get_logger, make_run_dir
 from utils.stft import STFT
 
 # utils.audio_io (scipy.signal) and utils.scass_plots (matplotlib) are imported where they are
@@ -72,6 +72,7 @@ def load_cfg(path: str) -> tuple[Config, dict]:
              "metrics": comma_list(ev["metrics"], METRICS, f"{cfg.path} [Eval] metrics")}
     if not lists["metrics"]:
         raise UserError(f"{cfg.path} [Eval] metrics: expected at least one of {', '.join(METRICS)}")
+    check_output_root(cfg["User"]["save_root"], f"{cfg.path} [User] save_root")
     return cfg, lists
 
 

@@ -41,7 +41,7 @@ def load_audio(path, fs: int) -> np.ndarray:
         returns (L,) float32.
 
     Raises:
-        UserError: the file is missing or cannot be decoded.
+        UserError: the file is missing, cannot be decoded, or holds NaN or inf samples.
     """
     path = Path(path)
     if not path.is_file():
@@ -50,6 +50,9 @@ def load_audio(path, fs: int) -> np.ndarray:
         x, file_fs = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
         raise UserError(f"cannot read audio file {path}: {err}") from None
+    bad = int((~np.isfinite(x)).any(axis=1).sum())
+    if bad:   # one rule for every reader: NaN would crash trimming and poison losses and mixtures
+        raise UserError(f"audio file {path} has {bad} non-finite (NaN or inf) sample(s); repair or remove it")
     if x.shape[1] > 1:
         log.info("%s: %d channels folded to mono by averaging", path, x.shape[1])
     x = x.mean(axis=1)
