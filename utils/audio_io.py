@@ -13,6 +13,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from utils.errors import UserError
+from utils.output_dir import default_mode
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,7 @@ def write_wav(path, x: np.ndarray, fs: int, subtype: str = "PCM_16") -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             sf.write(f, np.asarray(x, dtype=np.float32), int(fs), subtype=subtype, format="WAV")
+        os.chmod(tmp, default_mode())         # mkstemp makes files private (0600); use the umask like open()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
