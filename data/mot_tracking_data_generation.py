@@ -146,12 +146,24 @@ def read_image_size(seq_dir: Path, fallback: tuple[int, int] | None) -> tuple[in
     return fallback
 
 
+GT_COLUMNS = {"mot17": 9, "mot15": 10}   # the documented gt.txt layouts (MOT16/17/20 share mot17's)
+
+
 def gt_layout(table: np.ndarray, layout: str, path: Path) -> str:
-    """'mot17' (9-column gt with consider/class/visibility) or 'mot15' (10 columns, world coords)."""
+    """'mot17' (9-column gt with consider/class/visibility) or 'mot15' (10 columns, world coords).
+
+    Raises:
+        UserError: a column count that is not the layout's (or, with 'auto', neither documented count).
+    """
+    columns = table.shape[1]
     if layout == "auto":
-        return "mot17" if table.shape[1] == 9 else "mot15"
-    if layout == "mot17" and table.shape[1] < 9:
-        raise UserError(f"{path}: --layout mot17 needs 9 gt columns, the file has {table.shape[1]}")
+        found = [name for name, count in GT_COLUMNS.items() if count == columns]
+        if not found:
+            raise UserError(f"{path}: {columns} columns per line; a MOTChallenge gt.txt has 9 (MOT16/17/20) "
+                            "or 10 (MOT15)")
+        return found[0]
+    if columns != GT_COLUMNS[layout]:
+        raise UserError(f"{path}: --layout {layout} needs {GT_COLUMNS[layout]} gt columns, the file has {columns}")
     return layout
 
 

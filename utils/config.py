@@ -89,7 +89,7 @@ def _convert(key: Key, raw: str, where: str) -> Any:
             value: Any = int(text)
         elif key.kind == "float":
             value = float(text)
-            if math.isnan(value):
+            if not math.isfinite(value):
                 raise fail()
         elif key.kind == "bool":
             if text.lower() not in _BOOL:
@@ -99,6 +99,8 @@ def _convert(key: Key, raw: str, where: str) -> Any:
             value = [int(v) for v in text.split(",") if v.strip()]
         elif key.kind == "floatlist":
             value = [float(v) for v in text.split(",") if v.strip()]
+            if not all(math.isfinite(v) for v in value):
+                raise fail()
         elif key.kind == "choice":
             if text not in key.choices:
                 raise fail()

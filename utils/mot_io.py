@@ -64,12 +64,36 @@ def ltwh_to_xyxy(ltwh: np.ndarray) -> np.ndarray:
     return np.concatenate([ltwh[..., :2], ltwh[..., :2] + ltwh[..., 2:4]], axis=-1)
 
 
+MIN_BOX_PX = 1.0   # smallest width/height of a written track box
+
+
+def repair_boxes(tracks: np.ndarray, min_size: float = MIN_BOX_PX) -> tuple[np.ndarray, int]:
+    """Make every finite box a proper box: width and height at least ``min_size``, same centre.
+
+    A degenerate VEM setting (e.g. a tiny assignment temperature) can yield x2 < x1; MOTChallenge files
+    and IoU scoring need x2 > x1, y2 > y1. Returns the repaired copy and how many boxes were changed.
+
+    Shape: tracks (..., 4) (x1, y1, x2, y2) -> same.
+    """
+    tracks = np.array(tracks, dtype=np.float64 if np.asarray(tracks).dtype == np.float64 else np.float32)
+    size = tracks[..., 2:] - tracks[..., :2]
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(tracks).all(-1)[..., None] & (size < min_size)
+    if not bad.any():
+        return tracks, 0
+    centre = 0.5 * (tracks[..., :2] + tracks[..., 2:])
+    half = np.where(bad, min_size / 2, size / 2)
+    fixed = np.concatenate([np.where(bad, centre - half, tracks[..., :2]),
+                            np.where(bad, centre + half, tracks[..., 2:])], axis=-1)
+    return fixed.astype(tracks.dtype), int(bad.any(-1).sum())
+
+
 def write_tracks(path: str | Path, tracks, conf=None) -> int:
     """Write one sample's tracks as a MOTChallenge result file (written atomically).
 
     Args:
         path: output ``.txt`` file.
-        tracks: (x1, y1, x2, y2) pixel boxes, NaN rows skipped.
+        tracks: (x1, y1, x2, y2) pixel boxes, NaN rows skipped; degenerate boxes repaired (:func:`repair_boxes`).
         conf: optional confidences written in column 7 (default 1).
 
     Shape:
@@ -79,6 +103,7 @@ def write_tracks(path: str | Path, tracks, conf=None) -> int:
         number of lines written. Frame t is written as ``t + 1``, source s as id ``s + 1``.
     """
     tracks = np.asarray(tracks.detach().cpu() if hasattr(tracks, "detach") else tracks, dtype=np.float64)
+    tracks = repair_boxes(tracks)[0]
     T, S, _ = tracks.shape
     conf = np.ones((T, S)) if conf is None else np.broadcast_to(np.asarray(conf, dtype=np.float64), (T, S))
     t, s = np.nonzero(np.isfinite(tracks).all(-1))
