@@ -8,6 +8,7 @@ has no box; :func:`write_tracks` / :func:`read_tracks` convert between the two.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from utils.errors import UserError
 
 _SPLIT = re.compile(r"[,\s]+")
+MAX_FRAMES = 1_000_000    # beyond any MOTChallenge sequence; a larger frame number is a damaged file
 
 
 def load_mot_txt(path: str | Path, min_columns: int = 6) -> np.ndarray:
@@ -30,7 +32,8 @@ def load_mot_txt(path: str | Path, min_columns: int = 6) -> np.ndarray:
         (rows, columns) float64 array; (0, min_columns) for an empty file.
 
     Raises:
-        UserError: missing file, or a malformed line (named by file and line number).
+        UserError: missing file, or a malformed line (named by file and line number): not numbers, a
+            NaN or inf, a frame number outside [1, MAX_FRAMES], too few columns or a changing count.
     """
     path = Path(path)
     if not path.is_file():
@@ -47,6 +50,10 @@ def load_mot_txt(path: str | Path, min_columns: int = 6) -> np.ndarray:
             except ValueError:
                 raise UserError(f"{path}:{lineno}: expected comma-separated numbers, "
                                 f"got {text[:60]!r}") from None
+            if not all(math.isfinite(v) for v in values):
+                raise UserError(f"{path}:{lineno}: non-finite number (nan or inf) in {text[:60]!r}")
+            if not 1 <= values[0] <= MAX_FRAMES:
+                raise UserError(f"{path}:{lineno}: frame number {values[0]:g} outside [1, {MAX_FRAMES}]")
             if len(values) < min_columns:
                 raise UserError(f"{path}:{lineno}: expected at least {min_columns} columns, "
                                 f"got {len(values)}")
