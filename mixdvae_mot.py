@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
+import shutil
 import time
 from dataclasses import replace
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +42,7 @@ from utils.checkpoint import load_dvae
 from utils.config import Config, choose_device, comma_list, load_config
 from utils.config_keys_mot import BASELINES, VEM_MOT
 from utils.errors import UserError, run_main
-from utils.run_dir import get_logger, make_run_dir
+from utils.run_dir import check_output_root, get_logger, make_run_dir
 
 # pandas, utils.mot_eval (motmetrics, TrackEval, scipy), the SORT baseline and the plots are imported
 # where they are used: together they take seconds to import, and a refused run should answer fast.
@@ -60,6 +63,7 @@ def load_cfg(path: str) -> tuple[Config, list[str]]:
     if len(cfg["DataFrame"]["normalize_range"]) != 2:
         raise UserError(f"{cfg.path} [DataFrame] normalize_range: expected two numbers (width, height), got "
                         f"{cfg['DataFrame']['normalize_range']}")
+    check_output_root(cfg["User"]["save_root"], f"{cfg.path} [User] save_root")
     return cfg, comma_list(cfg["Eval"]["baselines"], BASELINES, f"{cfg.path} [Eval] baselines")
 
 
@@ -97,6 +101,17 @@ def load_samples(cfg: Config) -> list[dict]:
         if bad.any():
             raise UserError(f"{where}: init box of target {int(bad.nonzero()[0, 0])} is not a valid box "
                             "(needs finite x1 < x2, y1 < y2)")
+        size = item["image_size"]
+        if cfg["DataFrame"]["normalize"] == "image_size" and not (torch.isfinite(size).all() and (size > 0).all()):
+            raise UserError(f"{where}: image_size {size.tolist()} is not a positive (width, height), but "
+                            f"{cfg.path} [DataFrame] normalize = image_size divides by it")
+        if torch.isfinite(size).all() and (size > 0).all():
+            far = item["det_mask"] & ~valid_detections(item["det"][None], item["det_mask"][None], size[None])[0]
+            if far.any():   # a detector glitch far off the image would drag a whole track along
+                warnings.warn(f"{where}: {int(far.sum())} detection box(es) far outside the {int(size[0])} x "
+                              f"{int(size[1])} image treated as missing", stacklevel=2)
+                item["det_mask"] = item["det_mask"] & ~far
+                item["det"][far] = float("nan")
         items.append(item)
     return items
 
@@ -141,6 +156,16 @@ def kalman_methods(cfg: Config, settings: VEMSettings) -> dict[str, tuple[Kalman
     return {"kf_vem": (KalmanDynamics(kf["accel_std_ratio"], kf["init_vel_std_ratio"], True), smoother),
             "kf_filter": (KalmanDynamics(first(kf["filter_accel_std_ratio"], kf["accel_std_ratio"]),
                                          kf["init_vel_std_ratio"], False), filt)}
+
+
+def check_tracks(label: str, tracks: torch.Tensor, names: list[str], cfg: Config) -> None:
+    """Stop with a clear error when a method's VEM state went non-finite (no NaN track is ever written)."""
+    bad = ~torch.isfinite(tracks).all(dim=(1, 2, 3))
+    if bad.any():
+        name = names[int(bad.nonzero()[0, 0])]
+        raise UserError(f"{label} produced non-finite tracks for sample {name} ({int(bad.sum())} sample(s) "
+                        f"of this batch); the VEM state diverged: check {cfg.path} [VEM] std_ratio, "
+                        "assignment_temperature and the sample's boxes")
 
 
 def vem_settings(cfg: Config) -> VEMSettings:
@@ -224,7 +249,7 @@ def main() -> None:
     ap.add_argument("config", help="INI file, e.g. config/cfg_dvae_vem_mot.ini")
     args = ap.parse_args()
     cfg, baselines = load_cfg(args.config)
-    user, tr, frame_cfg, ev, vem = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"], cfg["VEM"]
+    user, tr = cfg["User"], cfg["Training"]
     if tr["num_threads"]:
         torch.set_num_threads(tr["num_threads"])
     torch.manual_seed(tr["seed"])
@@ -233,13 +258,28 @@ def main() -> None:
     extra = load_extra_dvaes(cfg)
     items = load_samples(cfg)
     settings = vem_settings(cfg)
+    run_dir = make_run_dir(user["save_root"], "MOT", user["run_name"] or "MixDVAE", Path(args.config))
+    try:
+        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, run_dir)
+    except UserError:     # nothing half-written: a run stopped by bad input leaves no run directory
+        logger = logging.getLogger("mixdvae")
+        for handler in list(logger.handlers):
+            handler.close()
+            logger.removeHandler(handler)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra: dict, items: list[dict],
+                    settings: VEMSettings, run_dir: Path) -> None:
+    """Run every method on every batch, write tracks, figures, metrics and the summary into ``run_dir``."""
     import pandas as pd
 
     from model.sort_tracker import sort_track
-    from utils.mot_io import write_results
+    from utils.mot_io import repair_boxes, write_results
     from utils.mot_plots import plot_iteration_curves, plot_tracks
 
-    run_dir = make_run_dir(user["save_root"], "MOT", user["run_name"] or "MixDVAE", Path(args.config))
+    user, tr, frame_cfg, ev, vem = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"], cfg["VEM"]
     (run_dir / "figures").mkdir()
     logger = get_logger(run_dir, user["logger_type"])
     log = logger.info
@@ -286,8 +326,13 @@ def main() -> None:
                 dynamics, method_settings = runs[method]
                 result = run_vem(det, mask, init, dynamics, method_settings, batch["image_size"])
                 out = result.tracks
+                check_tracks(labels[method], out, batch["names"], cfg)
             seconds[method] += time.perf_counter() - t0
-            tracks[method] = out.cpu().numpy()
+            tracks[method], repaired = repair_boxes(out.cpu().numpy())
+            if repaired:
+                log(f"warning: {labels[method]}: {repaired} inverted or zero-size track box(es) in "
+                    f"{', '.join(batch['names'][:3])}{', ...' if len(batch['names']) > 3 else ''} repaired "
+                    "(x2 > x1, y2 > y1) before scoring and writing")
             scores.add(method, gt, tracks[method])
             if result is not None and result.iter_tracks is not None:
                 scores.add_iterations(method, gt, result.iter_tracks.cpu().numpy())
@@ -323,6 +368,10 @@ def main() -> None:
             for k, v in terms.items():
                 if np.isfinite(v).any():                               # KF-VEM has no DVAE loss
                     frame[f"{labels[m]}_{k}"] = v / len(items)
+                no_dvae = k == "dvae_loss" and not m.startswith("mixdvae") and np.isnan(v).all()
+                if not np.isfinite(v).all() and not no_dvae:
+                    log(f"warning: ELBO term {labels[m]} {k} is not finite at {int((~np.isfinite(v)).sum())} "
+                        f"of {len(v)} iterations")
         frame.to_csv(run_dir / "elbo_per_iteration.csv", index=False, float_format="%.6g")
         log("ELBO terms at the last iteration (per sample): " + "; ".join(
             f"{col} {frame[col].iloc[-1]:.4g}" for col in frame.columns[1:]))

@@ -46,7 +46,8 @@ from utils.config import Config, choose_device, comma_list, load_config
 from utils.config_keys_scass import BASELINES, METRICS, SOURCE_NAMES, VEM_SCASS
 from utils.errors import UserError, run_main
 from utils.metric_tracker import MetricTracker
-from utils.run_dir import get_logger, make_run_dir
+from utils.output_dir import atomic_write_bytes
+from utils.run_dir import check_output_root, get_logger, make_run_dir
 from utils.stft import STFT
 
 # utils.audio_io (scipy.signal) and utils.scass_plots (matplotlib) are imported where they are
@@ -72,6 +73,7 @@ def load_cfg(path: str) -> tuple[Config, dict]:
              "metrics": comma_list(ev["metrics"], METRICS, f"{cfg.path} [Eval] metrics")}
     if not lists["metrics"]:
         raise UserError(f"{cfg.path} [Eval] metrics: expected at least one of {', '.join(METRICS)}")
+    check_output_root(cfg["User"]["save_root"], f"{cfg.path} [User] save_root")
     return cfg, lists
 
 
@@ -206,10 +208,7 @@ def _route_library_logs(logger: logging.Logger) -> None:
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode())
 
 
 def results_table(tracker: MetricTracker, metrics: list[str]) -> str:
@@ -378,6 +377,15 @@ def main() -> None:
         result = run_vem(dvaes, x.to(device), options, on_iteration=scorer)
         seconds["vem"] += time.perf_counter() - t0 - (scorer.seconds if scorer else 0.0)
         mu, eta = result.mu.cpu(), result.eta.cpu()
+        diverged = ~torch.isfinite(torch.view_as_real(mu)).flatten(1).all(1)
+        if diverged.any():   # never score or write NaN estimates; leave no half-written run directory
+            for handler in list(logger.handlers):
+                handler.close()
+                logger.removeHandler(handler)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            name = batch["name"][int(diverged.int().argmax())]
+            raise UserError(f"MixDVAE produced non-finite estimates for mixture {name} ({int(diverged.sum())} of "
+                            f"this batch); check {cfg.path} [VEM] ratio_v_theta_x and v_x_floor")
         spectra = method_spectra(batch, mu, nmf, baselines, stft)
         estimates = {m: stft.istft(s, length).numpy() for m, s in spectra.items()}
         if scorer is not None:

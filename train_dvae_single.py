@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import fcntl
+import logging
 import math
+import os
 import time
 from pathlib import Path
 
@@ -24,18 +27,24 @@ from tqdm import tqdm
 from model.schedules import final_schedule_epoch, kl_weight, ss_probability
 from data.trajectory_dataset import add_box_noise
 from model.srnn import SRNN
-from utils.checkpoint import HEAD_OF_TASK, build_srnn, check_matches, read_checkpoint, save_checkpoint
+from utils.checkpoint import (HEAD_OF_TASK, build_srnn, check_matches, load_weights, read_checkpoint,
+                              save_checkpoint)
 from utils.config import Config, load_config
 from utils.config_keys import TRAIN, TRAIN_AUDIO, USER_COMMON
 from utils.errors import UserError, run_main
-from utils.run_dir import get_logger, make_run_dir
+from utils.run_dir import LogBuffer, check_output_root, get_logger, make_run_dir, route_library_logs
 
 MOT_PIXELS = (1920.0, 1080.0)  # image size the reconstruction error is reported at
 
 
 def load_cfg(path: str) -> Config:
-    task = load_config(path, USER_COMMON[:1])["User"]["task_name"]
-    return load_config(path, TRAIN if task == "MOT" else TRAIN_AUDIO)
+    task = load_config(path, USER_COMMON[:1], strict=False)["User"]["task_name"]
+    cfg = load_config(path, TRAIN if task == "MOT" else TRAIN_AUDIO)
+    if cfg["Training"]["continue_train"]:
+        check_output_root(cfg["Training"]["resume_dir"], f"{cfg.path} [Training] resume_dir")
+    else:
+        check_output_root(cfg["User"]["save_root"], f"{cfg.path} [User] save_root")
+    return cfg
 
 
 def make_datasets(cfg: Config):
@@ -150,8 +159,27 @@ def plot_losses(csv_path: Path, png_path: Path) -> None:
     plt.close(fig)
 
 
-def resume_state(cfg: Config, model, optimizer) -> tuple[Path, dict, str]:
-    """Load model and optimizer from the checkpoint to resume; returns (run_dir, train_state, message)."""
+def lock_run_dir(run_dir: Path) -> int:
+    """Hold an exclusive lock on ``run_dir`` for the life of this process (returns the lock file descriptor).
+
+    Raises:
+        UserError: another training process (a second resume of the same run) holds it.
+    """
+    handle = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(handle)
+        raise UserError(f"run directory {str(run_dir)!r} is in use by another training process; wait for it to "
+                        "finish (two runs writing one directory would corrupt its checkpoints)") from None
+    return handle
+
+
+def resume_state(cfg: Config, model, optimizer) -> tuple[Path, dict, dict, int]:
+    """Lock the run to resume, load model and optimizer from its checkpoint.
+
+    Returns (run_dir, train_state, checkpoint, lock).
+    """
     tr = cfg["Training"]
     run_dir = Path(tr["resume_dir"]) if str(tr["resume_dir"]) not in ("", ".") else None
     if run_dir is None or not run_dir.is_dir():
@@ -160,12 +188,71 @@ def resume_state(cfg: Config, model, optimizer) -> tuple[Path, dict, str]:
     which = tr["which_epoch"]
     if which not in ("latest", "best") and not which.isdigit():
         raise UserError(f"{cfg.path} [Training] which_epoch: expected latest, best or an epoch number, got {which!r}")
+    lock = lock_run_dir(run_dir)
     ckpt_path = run_dir / (f"{which}.pt" if which in ("latest", "best") else f"epoch_{int(which):04d}.pt")
     ckpt = read_checkpoint(ckpt_path)
     check_matches(ckpt, ckpt_path, cfg["Network"], cfg.section("STFT") or None)
-    model.load_state_dict(ckpt["model"])
-    optimizer.load_state_dict(ckpt["optimizer"])
-    return run_dir, ckpt["train_state"], f"resumed from {ckpt_path} (epoch {ckpt['epoch']})"
+    load_weights(model, ckpt["model"], ckpt_path)
+    try:
+        optimizer.load_state_dict(ckpt["optimizer"])
+    except (KeyError, ValueError) as err:
+        raise UserError(f"checkpoint {str(ckpt_path)!r} has an unusable optimizer state ({err})") from None
+    ckpt["path"] = ckpt_path
+    return run_dir, dict(ckpt["train_state"]), ckpt, lock
+
+
+def check_finite(model: SRNN, losses: np.ndarray, epoch: int, run_dir: Path) -> None:
+    """Stop before saving anything of an epoch whose losses or weights are not finite (no NaN checkpoint)."""
+    bad = [name for name, p in model.state_dict().items() if not torch.isfinite(p).all()]
+    if bad or not np.isfinite(losses).all():
+        what = f"weights {bad[0]!r}" if bad else "losses " + ", ".join(f"{v:.4g}" for v in losses)
+        raise UserError(f"training diverged at epoch {epoch}: non-finite {what}; nothing of this epoch was saved, "
+                        f"{run_dir / 'latest.pt'} holds the last finite epoch (lower [Training] lr, check the data)")
+
+
+def write_csv_atomic(path: Path, columns: list[str], rows: list[list]) -> None:
+    """loss.csv, rewritten whole (temporary file + rename): a kill never leaves a partial or duplicated row."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        writer.writerows([f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows)
+    os.replace(tmp, path)
+
+
+def reconcile_best(run_dir: Path, ckpt: dict, state: dict, log) -> None:
+    """Make best.pt the best over the run's whole history after a resume.
+
+    - best.pt better than anything the resumed checkpoint knows (a resume from an older epoch): keep it,
+      and only a better epoch replaces it;
+    - the resumed checkpoint is itself the best but best.pt is older (killed between latest.pt and
+      best.pt): write best.pt from it.
+    """
+    best_path = run_dir / "best.pt"
+    best = read_checkpoint(best_path) if best_path.is_file() else None
+    best_val = best.get("val_loss") if best else None
+    if best_val is not None and math.isfinite(best_val) and best_val < state["best_val"]:
+        log(f"best.pt (epoch {best['epoch']}, validation loss {best_val:.4f}) is kept: better than the resumed "
+            f"history's best")
+        state.update(best_val=float(best_val), best_epoch=int(best["epoch"]))
+    elif state["best_epoch"] == ckpt["epoch"] and (best is None or best.get("epoch") != ckpt["epoch"]):
+        tmp = best_path.with_name("best.pt.tmp")
+        torch.save({k: v for k, v in ckpt.items() if k != "path"}, tmp)
+        os.replace(tmp, best_path)
+        log(f"best.pt rewritten from {ckpt['path']} (epoch {ckpt['epoch']}, the best so far)")
+
+
+def resumed_history(state: dict, csv_path: Path) -> list[list]:
+    """Loss rows of the epochs before ``state["epoch"]``: from the checkpoint, or (older checkpoints without
+    a history) from loss.csv, one row per epoch, rows of later epochs dropped."""
+    if "history" in state:
+        return list(state["history"])
+    if not csv_path.is_file():
+        return []
+    with open(csv_path, newline="") as f:
+        rows = list(csv.reader(f))[1:]
+    by_epoch = {int(float(r[0])): r for r in rows if r and r[0].strip()}
+    return [by_epoch[e] for e in sorted(by_epoch) if e < state["epoch"]]
 
 
 def main() -> None:
@@ -186,18 +273,28 @@ def main() -> None:
         torch.set_num_threads(tr["num_threads"])
     from utils.config import choose_device
 
+    logger = get_logger(None, user["logger_type"])   # console now; log.txt once the run directory exists
+    buffer = LogBuffer()
+    logger.addHandler(buffer)
+    route_library_logs(logger)                        # resample / fold-to-mono / skipped-file notices
+    log = logger.info
     model = build_srnn(net, HEAD_OF_TASK[user["task_name"]])
     optimizer = torch.optim.Adam(model.parameters(), lr=tr["lr"])
-    run_dir, state, resumed = resume_state(cfg, model, optimizer) if tr["continue_train"] else (None, None, "")
-    train_set, val_set = make_datasets(cfg)
+    run_dir, state, ckpt, lock = resume_state(cfg, model, optimizer) if tr["continue_train"] else (None,) * 4
+    train_set, val_set = make_datasets(cfg)           # every input is read before a run directory exists
     if run_dir is None:
         run_dir = make_run_dir(user["save_root"], user["task_name"], user["run_name"] or "SRNN", Path(args.config))
+        lock = lock_run_dir(run_dir)
     logger = get_logger(run_dir, user["logger_type"])
+    for handler in logger.handlers:
+        if isinstance(handler, logging.FileHandler):
+            buffer.replay(handler)
+    route_library_logs(logger)
     log = logger.info
     device = choose_device(tr["use_cuda"], log)
     log(f"run directory: {run_dir}")
-    if resumed:
-        log(resumed)
+    if ckpt is not None:
+        log(f"resumed from {ckpt['path']} (epoch {ckpt['epoch']})")
     log(f"data: {len(train_set)} training / {len(val_set)} validation sequences of {frame['sequence_len']} frames")
     loader = DataLoader(train_set, batch_size=frame["batch_size"], shuffle=frame["shuffle"], drop_last=False)
     val_loader = DataLoader(val_set, batch_size=frame["batch_size"], shuffle=False)
@@ -211,9 +308,12 @@ def main() -> None:
     csv_path = run_dir / "loss.csv"
     columns = ["epoch", "kl_weight", "ss_prob", "train_total", "train_recon", "train_kl",
                "val_total", "val_recon", "val_kl", "seconds"] + (["val_recon_px"] if user["task_name"] == "MOT" else [])
-    if not csv_path.exists():
-        with open(csv_path, "w", newline="") as f:
-            csv.writer(f).writerow(columns)
+    # The checkpoint carries the loss history up to its epoch: loss.csv is rewritten from it, so a resume
+    # (from any epoch) or a kill between checkpoint and CSV never duplicates or loses a row.
+    history = resumed_history(state, csv_path) if ckpt is not None else []
+    if ckpt is not None:
+        reconcile_best(run_dir, ckpt, state, log)
+    write_csv_atomic(csv_path, columns, history)
     bar = tqdm(range(state["epoch"], tr["n_epochs"]), desc="epochs", disable=None, initial=state["epoch"],
                total=tr["n_epochs"])
     for epoch in bar:
@@ -226,20 +326,22 @@ def main() -> None:
         train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device, noise)
         val = run_epoch(model, val_loader, tr["beta"], kl_w, ss_p, device=device, input_noise=noise,
                         noise_seed=tr["seed"])
+        check_finite(model, np.concatenate([train, val]), epoch, run_dir)
         row = [epoch, kl_w, ss_p, *train, *val, time.perf_counter() - t0]
         if user["task_name"] == "MOT":
             row.append(mot_recon_px(model, val_loader, device))
-        with open(csv_path, "a", newline="") as f:
-            csv.writer(f).writerow([f"{v:.6g}" if isinstance(v, float) else v for v in row])
+        row = [float(v) if isinstance(v, (float, np.floating)) else v for v in row]
         improved = epoch >= final_epoch and val[0] < state["best_val"]
         if improved:
             state.update(best_val=float(val[0]), best_epoch=epoch, bad_epochs=0)
         elif epoch >= final_epoch:
             state["bad_epochs"] += 1
         state["epoch"] = epoch + 1
-        extra = dict(optimizer=optimizer.state_dict(), train_state=dict(state), epoch=epoch,
+        history.append(row)
+        extra = dict(optimizer=optimizer.state_dict(), train_state={**state, "history": list(history)}, epoch=epoch,
                      val_loss=float(val[0]), task=user["task_name"])
-        save_checkpoint(run_dir / "latest.pt", model, net, stft, **extra)
+        save_checkpoint(run_dir / "latest.pt", model, net, stft, **extra)    # the commit point of the epoch
+        write_csv_atomic(csv_path, columns, history)
         if improved:
             save_checkpoint(run_dir / "best.pt", model, net, stft, **extra)
         if (epoch + 1) % tr["save_frequency"] == 0:
@@ -256,10 +358,12 @@ def main() -> None:
             break
     if not (run_dir / "best.pt").exists():  # training ended before the schedules settled
         save_checkpoint(run_dir / "best.pt", model, net, stft, optimizer=optimizer.state_dict(),
-                        train_state=dict(state), epoch=state["epoch"] - 1, task=user["task_name"])
+                        train_state={**state, "history": list(history)}, epoch=state["epoch"] - 1,
+                        task=user["task_name"])
     plot_losses(csv_path, run_dir / "loss.png")
     log(f"best epoch {state['best_epoch']} (validation loss {state['best_val']:.4f}); "
         f"checkpoints in {run_dir}")
+    os.close(lock)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +9,7 @@ import torch
 from torch.utils.data import Dataset
 
 from utils.errors import UserError
+from utils.npz_io import read_npz
 from utils.stft import STFT
 
 _KEYS = ("mixture", "s1", "s2", "fs")
@@ -32,8 +32,8 @@ class MixtureDataset(Dataset):
         's1_power', 's2_power': (T, F) float32 (|STFT|²); 'name': file stem.
 
     Raises:
-        UserError: missing/empty directory, unreadable file, missing key, or a file whose fs or
-            number of frames differs.
+        UserError: missing/empty directory, unreadable file, missing key, NaN or inf samples, or a
+            file whose fs or number of frames differs.
     """
 
     def __init__(self, data_dir, stft: STFT, sequence_len: int | None = None):
@@ -48,15 +48,18 @@ class MixtureDataset(Dataset):
         self.waveforms = []
         expected = sequence_len
         for path in self.files:
-            try:
-                with np.load(path) as data:
-                    missing = [k for k in _KEYS if k not in data]
-                    if missing:
-                        raise UserError(f"mixture file {path} lacks {', '.join(missing)}")
-                    fs = int(data["fs"])
-                    signals = np.stack([data[k].astype(np.float32) for k in ("mixture", "s1", "s2")])
-            except (OSError, ValueError, EOFError, zipfile.BadZipFile) as err:
-                raise UserError(f"cannot read mixture file {path}: {err}") from None
+            data = read_npz(path, _KEYS, "a mixture")
+            fs = int(data["fs"])
+            shapes = {k: data[k].shape for k in ("mixture", "s1", "s2")}
+            if len(set(shapes.values())) != 1 or len(shapes["mixture"]) != 1:
+                raise UserError(f"mixture file {path}: mixture, s1 and s2 must be 1-D signals of one length, got "
+                                + ", ".join(f"{k} {v}" for k, v in shapes.items()))
+            signals = np.stack([data[k].astype(np.float32) for k in ("mixture", "s1", "s2")])
+            bad = ~np.isfinite(signals)
+            if bad.any():   # one NaN would spread through the STFT and the whole item's estimate
+                counts = ", ".join(f"{k} {int(n)}" for k, n in zip(("mixture", "s1", "s2"), bad.sum(1)) if n)
+                raise UserError(f"mixture file {path}: non-finite (NaN or inf) samples ({counts}); "
+                                "remove or regenerate the file")
             if fs != stft.fs:
                 raise UserError(f"mixture file {path} is sampled at {fs} Hz, the STFT at {stft.fs} Hz")
             frames = stft.num_frames(signals.shape[-1])

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from utils.errors import UserError
+from utils.npz_io import read_npz
 
 _ARRAYS = ("det", "gt", "gt_ids", "init", "image_size")
 
@@ -57,12 +58,8 @@ class MOTSampleDataset(Dataset):
 
     def __getitem__(self, i: int) -> dict:
         path = self.files[i]
-        try:
-            with np.load(path) as npz:
-                arrays = {k: np.asarray(npz[k]) for k in _ARRAYS}
-                sequence, start_frame = str(npz["sequence"]), int(npz["start_frame"])
-        except (OSError, ValueError, KeyError) as err:
-            raise UserError(f"{path}: not a MOT sample with {', '.join(_ARRAYS)} ({err})") from None
+        arrays = read_npz(path, (*_ARRAYS, "sequence", "start_frame"), "a MOT sample")
+        sequence, start_frame = str(arrays["sequence"]), int(arrays["start_frame"])
         det = arrays["det"].astype(np.float32)
         if det.ndim != 3 or det.shape[-1] != 4 or arrays["gt"].ndim != 3 or len(det) != len(arrays["gt"]):
             raise UserError(f"{path}: expected det (T, K, 4) and gt (T, N, 4), got {det.shape} and "

@@ -36,6 +36,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from utils.errors import UserError, run_main
+from utils.output_dir import check_out_dir, staged_dir
 
 SEGMENT_KINDS = ("static", "line", "parabola", "sinusoid")
 
@@ -211,6 +212,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--manoeuvres", action="store_true",
                     help="every trajectory manoeuvres: turns and stop-and-go (same as --manoeuvre-prob 1)")
+    ap.add_argument("--overwrite", action="store_true", help="replace trajectories already in --out")
     for f in fields(TrajectoryParams):
         ap.add_argument("--" + f.name.replace("_", "-"), type=type(f.default), default=f.default)
     args = ap.parse_args(argv)
@@ -226,14 +228,18 @@ def main(argv=None) -> None:
     if args.frame_step < 1 or not 0 <= args.manoeuvre_prob <= 1 or args.manoeuvre_max < 1:
         raise UserError("--frame-step must be >= 1, --manoeuvre-prob in [0, 1] and --manoeuvre-max >= 1")
     params = TrajectoryParams(**{f.name: getattr(args, f.name) for f in fields(TrajectoryParams)})
+    check_out_dir(args.out, args.overwrite, ("train", "val"))
     rng = np.random.default_rng(args.seed)
-    for split, n in (("train", args.num_train), ("val", args.num_val)):
-        if n == 0:
-            continue
-        boxes = generate_trajectories(n, args.seq_len, rng, params)
-        path = args.out / split / "trajectories.npz"
-        save_split(path, boxes, params, args.seed)
-        print(f"wrote {path}: {boxes.shape[0]} sequences x {boxes.shape[1]} frames")
+    with staged_dir(args.out) as staging:   # both splits appear together, or neither
+        written = []
+        for split, n in (("train", args.num_train), ("val", args.num_val)):
+            if n == 0:
+                continue
+            boxes = generate_trajectories(n, args.seq_len, rng, params)
+            save_split(staging / split / "trajectories.npz", boxes, params, args.seed)
+            written.append((args.out / split / "trajectories.npz", boxes.shape))
+    for path, shape in written:
+        print(f"wrote {path}: {shape[0]} sequences x {shape[1]} frames")
 
 
 if __name__ == "__main__":

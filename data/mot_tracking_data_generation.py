@@ -60,6 +60,7 @@ if __package__ in (None, ""):
 
 from data.mot_generate_synthetic_data import TrajectoryParams, generate_trajectories  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
+from utils.output_dir import check_out_dir, staged_dir  # noqa: E402
 from utils.mot_eval import iou_matrix  # noqa: E402
 from utils.mot_io import load_mot_txt, ltwh_to_xyxy  # noqa: E402
 
@@ -159,12 +160,24 @@ def read_image_size(seq_dir: Path, fallback: tuple[int, int] | None) -> tuple[in
     return fallback
 
 
+GT_COLUMNS = {"mot17": 9, "mot15": 10}   # the documented gt.txt layouts (MOT16/17/20 share mot17's)
+
+
 def gt_layout(table: np.ndarray, layout: str, path: Path) -> str:
-    """'mot17' (9-column gt with consider/class/visibility) or 'mot15' (10 columns, world coords)."""
+    """'mot17' (9-column gt with consider/class/visibility) or 'mot15' (10 columns, world coords).
+
+    Raises:
+        UserError: a column count that is not the layout's (or, with 'auto', neither documented count).
+    """
+    columns = table.shape[1]
     if layout == "auto":
-        return "mot17" if table.shape[1] == 9 else "mot15"
-    if layout == "mot17" and table.shape[1] < 9:
-        raise UserError(f"{path}: --layout mot17 needs 9 gt columns, the file has {table.shape[1]}")
+        found = [name for name, count in GT_COLUMNS.items() if count == columns]
+        if not found:
+            raise UserError(f"{path}: {columns} columns per line; a MOTChallenge gt.txt has 9 (MOT16/17/20) "
+                            "or 10 (MOT15)")
+        return found[0]
+    if columns != GT_COLUMNS[layout]:
+        raise UserError(f"{path}: --layout {layout} needs {GT_COLUMNS[layout]} gt columns, the file has {columns}")
     return layout
 
 
@@ -494,33 +507,31 @@ def synthetic_samples(num_samples: int, *, seq_len: int = 60, num_targets: int =
 # ----------------------------------------------------------------------------- writing / CLI
 
 
+OWNED = ("*.npz", "index.csv", "metadata.json")   # what a sample set holds (see utils.output_dir)
+
+
 def prepare_out_dir(out: Path, overwrite: bool) -> None:
-    """Create ``out``; refuse to mix with samples of an earlier run unless ``overwrite``."""
-    out.mkdir(parents=True, exist_ok=True)
-    old = sorted(out.glob("*.npz"))
-    if old and not overwrite:
-        raise UserError(f"{out} already holds {len(old)} .npz samples: use --overwrite or another --out")
-    for p in old + [out / "index.csv", out / "metadata.json"]:
-        p.unlink(missing_ok=True)
+    """Refuse, before any work, an ``out`` holding a set (unless ``overwrite``) or other files."""
+    check_out_dir(out, overwrite, OWNED)
 
 
 def write_dataset(out: Path, samples: list[dict], names: list[str], metadata: dict) -> list[dict]:
-    """Write the samples, ``index.csv`` and ``metadata.json`` (with crossing / detection statistics)."""
-    rows = []
-    for sample, name in tqdm(list(zip(samples, names)), desc="writing", unit="sample", disable=None):
-        write_sample(out / f"{name}.npz", **sample)
-        rows.append({"file": f"{name}.npz", "sequence": sample["sequence"],
-                     "start_frame": sample["start_frame"], **sample_stats(sample)})
-    with (out / "index.csv.tmp").open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    (out / "index.csv.tmp").replace(out / "index.csv")
-    metadata = {**metadata, "num_samples": len(rows),
-                "crossing_fraction_obtained": round(float(np.mean([r["crossing"] for r in rows])), 4),
-                "target_detection_rate": round(float(np.mean([r["target_detection_rate"] for r in rows])), 4)}
-    (out / "metadata.json.tmp").write_text(json.dumps(metadata, indent=2) + "\n")
-    (out / "metadata.json.tmp").replace(out / "metadata.json")
+    """Write the samples, ``index.csv`` and ``metadata.json`` (with crossing / detection statistics) into a
+    temporary folder, then swap it in as ``out`` (a failed run leaves an earlier set as it was)."""
+    with staged_dir(out) as staging:
+        rows = []
+        for sample, name in tqdm(list(zip(samples, names)), desc="writing", unit="sample", disable=None):
+            write_sample(staging / f"{name}.npz", **sample)
+            rows.append({"file": f"{name}.npz", "sequence": sample["sequence"],
+                         "start_frame": sample["start_frame"], **sample_stats(sample)})
+        with (staging / "index.csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows(rows)
+        metadata = {**metadata, "num_samples": len(rows),
+                    "crossing_fraction_obtained": round(float(np.mean([r["crossing"] for r in rows])), 4),
+                    "target_detection_rate": round(float(np.mean([r["target_detection_rate"] for r in rows])), 4)}
+        (staging / "metadata.json").write_text(json.dumps(metadata, indent=2) + "\n")
     return rows
 
 
@@ -626,6 +637,7 @@ def build_from_mot(args: argparse.Namespace, rng: np.random.Generator) -> tuple[
 def main(argv=None) -> None:
     args = parse_args(argv)
     check_args(args)
+    prepare_out_dir(args.out, args.overwrite)
     rng = np.random.default_rng(args.seed)
     if args.synthetic:
         size = tuple(args.image_size) if args.image_size else (1920, 1080)
@@ -640,7 +652,6 @@ def main(argv=None) -> None:
         extra = {"crossing_fraction_requested": args.crossing_fraction}
     else:
         samples, names, extra = build_from_mot(args, rng)
-    prepare_out_dir(args.out, args.overwrite)
     meta = {"mode": "synthetic" if args.synthetic else "motchallenge",
             "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}, **extra}
     rows = write_dataset(args.out, samples, names, meta)

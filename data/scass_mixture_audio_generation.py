@@ -20,10 +20,7 @@ import argparse
 import csv
 import io
 import math
-import os
-import re
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -34,9 +31,10 @@ from tqdm import tqdm
 
 from utils.audio_io import list_audio_files, load_audio, write_wav
 from utils.errors import UserError, run_main
+from utils.output_dir import atomic_write_bytes, check_out_dir, staged_dir
 from utils.stft import STFT
 
-_MIX_NAME = re.compile(r"mix_(\d+)(\.npz|_(mix|s1|s2)\.wav)$")
+OWNED = ("mix_*.npz", "metadata.csv", "wav")   # what a mixture set holds (see check_out_dir)
 
 
 def valid_offsets(x: np.ndarray, segment_len: int, frame_len: int, top_db: float) -> np.ndarray:
@@ -117,29 +115,19 @@ class _SegmentSource:
 def _save_npz_atomic(path: Path, **arrays) -> None:
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
-    _write_bytes_atomic(path, buffer.getvalue())
-
-
-def _write_bytes_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buffer.getvalue())
 
 
 def make_mixtures(s1_dir, s2_dir, out_dir, num: int, sequence_len: int = 50, snr_db: float = 0.0,
                   fs: int = 16000, wlen_sec: float = 0.064, hop_percent: float = 0.25, top_db: float = 30.0,
-                  seed: int = 0, write_wavs: bool = False, silence_frame_sec: float = 0.032) -> list[dict]:
+                  seed: int = 0, write_wavs: bool = False, silence_frame_sec: float = 0.032,
+                  overwrite: bool = False) -> list[dict]:
     """Write ``num`` mixtures of a flute (s1) and a speech (s2) segment to ``out_dir`` (§3.3).
 
     Args:
         s1_dir, s2_dir: source directories (flute, speech), searched recursively.
-        out_dir: output directory (created). Earlier ``mix_*`` files beyond ``num`` are removed
-            so the directory holds exactly this set.
+        out_dir: output directory. The set is written into a temporary folder and swapped in at the
+            end, so a failed run leaves an existing set untouched; replacing one needs ``overwrite``.
         num: number of mixtures.
         sequence_len: STFT frames per mixture; segments have ``(sequence_len - 1) * hop`` samples.
         snr_db: speech-to-flute ratio ``10 log10(||s2||² / ||s1||²)``.
@@ -147,6 +135,7 @@ def make_mixtures(s1_dir, s2_dir, out_dir, num: int, sequence_len: int = 50, snr
         top_db, silence_frame_sec: silence threshold and frame length (see :func:`valid_offsets`).
         seed: random seed.
         write_wavs: also write ``wav/mix_XXXXX_{mix,s1,s2}.wav`` (float wav).
+        overwrite: replace an existing set in ``out_dir``.
 
     Returns:
         one metadata row (dict) per mixture, as written to ``metadata.csv``.
@@ -156,13 +145,20 @@ def make_mixtures(s1_dir, s2_dir, out_dir, num: int, sequence_len: int = 50, snr
     stft = STFT(fs, wlen_sec, hop_percent)
     segment_len = stft.segment_samples(sequence_len)
     frame_len = max(round(silence_frame_sec * fs), 2)
-    sources = [_SegmentSource(d, fs, segment_len, frame_len, top_db) for d in (s1_dir, s2_dir)]
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if write_wavs:
-        (out_dir / "wav").mkdir(exist_ok=True)
-    rng = np.random.default_rng(seed)
+    check_out_dir(out_dir, overwrite, OWNED)
+    sources = [_SegmentSource(d, fs, segment_len, frame_len, top_db) for d in (s1_dir, s2_dir)]
+    with staged_dir(out_dir) as staging:
+        rows = _write_mixtures(sources, staging, num, snr_db, fs, segment_len, seed, write_wavs)
+    return rows
 
+
+def _write_mixtures(sources: list[_SegmentSource], out_dir: Path, num: int, snr_db: float, fs: int,
+                    segment_len: int, seed: int, write_wavs: bool) -> list[dict]:
+    """The mixtures, metadata.csv and (``write_wavs``) the wavs, written into the fresh folder ``out_dir``."""
+    if write_wavs:
+        (out_dir / "wav").mkdir()
+    rng = np.random.default_rng(seed)
     rows = []
     for i in tqdm(range(num), desc="mixtures", disable=None):
         (s1, s1_file, s1_offset), (s2, s2_file, s2_offset) = (src.draw(rng) for src in sources)
@@ -182,22 +178,8 @@ def make_mixtures(s1_dir, s2_dir, out_dir, num: int, sequence_len: int = 50, snr
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    _write_bytes_atomic(out_dir / "metadata.csv", text.getvalue().encode())
-    _remove_stale(out_dir, num, write_wavs)
+    atomic_write_bytes(out_dir / "metadata.csv", text.getvalue().encode())
     return rows
-
-
-def _remove_stale(out_dir: Path, num: int, keep_wavs: bool) -> None:
-    """Delete ``mix_*`` files of an earlier, larger run (and its wavs when none are written now)."""
-    stale = []
-    for path in [*out_dir.glob("mix_*.npz"), *out_dir.glob("wav/mix_*.wav")]:
-        match = _MIX_NAME.fullmatch(path.name)
-        if match and (int(match.group(1)) >= num or (match.group(3) and not keep_wavs)):
-            stale.append(path)
-    for path in stale:
-        path.unlink()
-    if stale:
-        print(f"removed {len(stale)} mixture file(s) left from an earlier run in {out_dir}")
 
 
 def main() -> None:
@@ -216,11 +198,12 @@ def main() -> None:
                         help="frame length of the silence test")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--wav", action="store_true", help="also write wav triplets for listening")
+    parser.add_argument("--overwrite", action="store_true", help="replace a set already in --out")
     args = parser.parse_args()
     rows = make_mixtures(args.s1_dir, args.s2_dir, args.out, args.num, sequence_len=args.sequence_len,
                          snr_db=args.snr, fs=args.fs, wlen_sec=args.wlen_sec, hop_percent=args.hop_percent,
                          top_db=args.top_db, seed=args.seed, write_wavs=args.wav,
-                         silence_frame_sec=args.silence_frame_sec)
+                         silence_frame_sec=args.silence_frame_sec, overwrite=args.overwrite)
     seconds = rows[0]["num_samples"] / args.fs
     print(f"wrote {len(rows)} mixtures of {seconds:.3f} s ({args.sequence_len} frames) at SNR "
           f"{args.snr:g} dB to {args.out} (npz + metadata.csv{' + wav/' if args.wav else ''})")

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import shutil
 import struct
 import subprocess
@@ -34,6 +33,7 @@ from tqdm import tqdm
 
 from utils.audio_io import load_audio, trim_silence, write_wav
 from utils.errors import UserError, run_main
+from utils.output_dir import check_out_dir, staged_dir
 
 SPLITS = ("train", "val", "test")
 SOUNDFONTS = ("/usr/share/sounds/sf2/FluidR3_GM.sf2", "/usr/share/sounds/sf2/TimGM6mb.sf2")
@@ -263,17 +263,6 @@ def render(job: dict, out_dir: Path, tmp_dir: Path, fs: int, soundfont: str | No
     return entry
 
 
-def _remove_stale(out_dir: Path, keep: set) -> None:
-    """Delete corpus files of an earlier, larger run (same naming scheme, not in this plan)."""
-    stale = [p for source in ("speech", "flute") for split in SPLITS
-             for p in out_dir.glob(f"{source}/{split}/{source}_{split}_*.wav")
-             if p.relative_to(out_dir).as_posix() not in keep]
-    for path in stale:
-        path.unlink()
-    if stale:
-        print(f"removed {len(stale)} file(s) left from an earlier run in {out_dir}")
-
-
 def find_tools(need_speech: bool, need_flute: bool, soundfont: str | None) -> str | None:
     """Check the external renderers; return the SoundFont path (None when no flute is needed)."""
     if need_speech and shutil.which("espeak-ng") is None:
@@ -295,8 +284,11 @@ def find_tools(need_speech: bool, need_flute: bool, soundfont: str | None) -> st
 
 def make_corpus(out_dir, counts: dict, seed: int = 0, fs: int = 16000, min_sec: float = 3.0,
                 max_sec: float = 8.0, soundfont: str | None = None, jobs: int = 2,
-                top_db: float = 30.0) -> dict:
+                top_db: float = 30.0, overwrite: bool = False) -> dict:
     """Render the surrogate corpora into ``out_dir`` and write ``manifest.json``.
+
+    Everything is rendered into a temporary folder that replaces ``out_dir`` only at the end, so a failed
+    run leaves an existing corpus as it was; replacing one needs ``overwrite``.
 
     Args:
         counts: ``{"speech": {"train": n, "val": n, "test": n}, "flute": {...}}``.
@@ -308,19 +300,25 @@ def make_corpus(out_dir, counts: dict, seed: int = 0, fs: int = 16000, min_sec: 
     """
     if not 0 < min_sec <= max_sec:
         raise UserError(f"need 0 < --min-sec <= --max-sec, got {min_sec} and {max_sec}")
-    soundfont = find_tools(sum(counts["speech"].values()) > 0, sum(counts["flute"].values()) > 0, soundfont)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_out_dir(out_dir, overwrite, ("speech", "flute", "manifest.json"))
+    soundfont = find_tools(sum(counts["speech"].values()) > 0, sum(counts["flute"].values()) > 0, soundfont)
     planned = plan_jobs(counts, seed, min_sec, max_sec)
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix=".render-", dir=out_dir) as tmp:
-        pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, 2)))
-        try:
-            results = pool.map(lambda job: render(job, out_dir, Path(tmp), fs, soundfont, top_db), planned)
-            files = list(tqdm(results, total=len(planned), desc="rendering", disable=None))
-        finally:
-            pool.shutdown(cancel_futures=True)
-    _remove_stale(out_dir, {f["path"] for f in files})
+    with staged_dir(out_dir) as staging:
+        with tempfile.TemporaryDirectory(prefix=".render-", dir=staging) as tmp:
+            pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, 2)))
+            try:
+                results = pool.map(lambda job: render(job, staging, Path(tmp), fs, soundfont, top_db), planned)
+                files = list(tqdm(results, total=len(planned), desc="rendering", disable=None))
+            finally:
+                pool.shutdown(cancel_futures=True)
+        manifest = _write_manifest(staging, files, fs, seed, soundfont, top_db, time.monotonic() - start)
+    return manifest
+
+
+def _write_manifest(out_dir: Path, files: list[dict], fs: int, seed: int, soundfont: str | None, top_db: float,
+                    seconds: float) -> dict:
     summary = {source: {split: {"files": 0, "minutes": 0.0} for split in SPLITS}
                for source in ("speech", "flute")}
     for f in files:
@@ -330,11 +328,8 @@ def make_corpus(out_dir, counts: dict, seed: int = 0, fs: int = 16000, min_sec: 
         for info in splits.values():
             info["minutes"] = round(info["minutes"], 2)
     manifest = {"fs": fs, "seed": seed, "soundfont": soundfont, "peak": PEAK, "top_db": top_db,
-                "render_seconds": round(time.monotonic() - start, 1), "summary": summary, "files": files}
-    fd, tmp_manifest = tempfile.mkstemp(prefix=".manifest-", suffix=".tmp", dir=out_dir)
-    with os.fdopen(fd, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp_manifest, out_dir / "manifest.json")
+                "render_seconds": round(seconds, 1), "summary": summary, "files": files}
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
 
 
@@ -353,13 +348,15 @@ def main() -> None:
     parser.add_argument("--soundfont", default=None,
                         help="General-MIDI .sf2 (default: FluidR3_GM or TimGM6mb in /usr/share/sounds/sf2)")
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="parallel renderers")
+    parser.add_argument("--overwrite", action="store_true", help="replace a corpus already in --out")
     args = parser.parse_args()
     counts = {source: {split: getattr(args, f"{source}_{split}") for split in SPLITS}
               for source in ("speech", "flute")}
     if any(n < 0 for c in counts.values() for n in c.values()):
         raise UserError("file counts must be >= 0")
     manifest = make_corpus(args.out, counts, seed=args.seed, fs=args.fs, min_sec=args.min_sec,
-                           max_sec=args.max_sec, soundfont=args.soundfont, jobs=args.jobs, top_db=args.top_db)
+                           max_sec=args.max_sec, soundfont=args.soundfont, jobs=args.jobs, top_db=args.top_db,
+                           overwrite=args.overwrite)
     for source, splits in manifest["summary"].items():
         for split, info in splits.items():
             print(f"{args.out}/{source}/{split}: {info['files']} files, {info['minutes']:.2f} min")

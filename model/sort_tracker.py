@@ -79,12 +79,15 @@ def sort_track(det, det_mask, init, *, iou_threshold: float = 0.3, std_obs: floa
 
     Returns:
         tracks (x1, y1, x2, y2): the filtered box of each track on frames where it was matched,
-        the prediction elsewhere. A torch tensor if ``det`` is one, else a numpy array (float32).
+        the prediction elsewhere (no detection slot at all, K = 0, is all misses). A torch tensor if
+        ``det`` is one, else a numpy array (float32).
     """
     as_torch = isinstance(det, torch.Tensor)
     det_np, init = _numpy(det, np.float64), _numpy(init, np.float64)
     mask = np.isfinite(det_np).all(-1) if det_mask is None else _numpy(det_mask, bool)
     B, T, K, _ = det_np.shape
+    if K == 0:   # no detection slot at all: one missing slot, so every frame is a miss
+        det_np, mask, K = np.full((B, T, 1, 4), np.nan), np.zeros((B, T, 1), bool), 1
     det_np = np.where(mask[..., None], det_np, np.nan)
 
     x = xyxy_to_cxcywh(init)                                         # (B, N, 4) positions

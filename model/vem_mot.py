@@ -139,13 +139,20 @@ def box_scale(image_size: Tensor, normalize: str, normalize_range: tuple[float, 
     return torch.cat([wh, wh], dim=-1)
 
 
-def valid_detections(det: Tensor, det_mask: Tensor | None = None) -> Tensor:
-    """Detections the VEM uses: finite, x2 > x1 and y2 > y1, and in ``det_mask``.
+def valid_detections(det: Tensor, det_mask: Tensor | None = None, image_size: Tensor | None = None) -> Tensor:
+    """Detections the VEM uses: finite, x2 > x1 and y2 > y1, in ``det_mask``, and (given a positive
+    ``image_size``) not far outside the image: every coordinate within one image size of it.
 
-    Zero-area and inverted boxes are skipped (treated as missing): their Phi (5.1) would be zero.
-    Shape: det (..., 4), det_mask (...) -> (...) bool.
+    Zero-area and inverted boxes are skipped (treated as missing): their Phi (5.1) would be zero. An
+    absurd box (a detector glitch at 1e9 px) would drag its source's whole track along: also skipped.
+    Shape: det (B, ..., 4), det_mask (B, ...), image_size (B, 2) (width, height) -> (B, ...) bool.
     """
     ok = torch.isfinite(det).all(-1) & (det[..., 2] > det[..., 0]) & (det[..., 3] > det[..., 1])
+    if image_size is not None:
+        wh = image_size.to(det.device, det.dtype).reshape(image_size.shape[0], *[1] * (det.dim() - 2), 2)
+        wh = torch.cat([wh, wh], -1)
+        far = ((det < -wh) | (det > 2 * wh)).any(-1) & (wh > 0).all(-1)
+        ok = ok & ~far
     return ok if det_mask is None else ok & det_mask.bool()
 
 
@@ -401,7 +408,7 @@ def run_vem(det: Tensor, det_mask: Tensor | None, init: Tensor, dynamics: Dynami
         image_size = torch.zeros(det.shape[0], 2)
     scale = box_scale(image_size, settings.normalize, settings.normalize_range).to(device).T   # (4, B)
     with torch.no_grad():
-        mask = valid_detections(det, det_mask).permute(1, 2, 0).contiguous()                  # (T, K, B)
+        mask = valid_detections(det, det_mask, image_size).permute(1, 2, 0).contiguous()      # (T, K, B)
         obs = det.to(torch.float32).permute(1, 3, 2, 0) / scale[:, None]                      # (T, 4, K, B)
         obs = torch.where(mask[:, None], obs, torch.zeros_like(obs)).contiguous()
         start = (init.to(device, torch.float32).permute(2, 1, 0) / scale[:, None]).contiguous()  # (4, N, B)

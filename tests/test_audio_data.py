@@ -204,7 +204,8 @@ def test_mixtures_snr_segments_and_metadata(tmp_path, sources, stft):
     with open(tmp_path / "mix" / "metadata.csv") as f:
         table = list(csv.DictReader(f))
     assert [r["name"] for r in table] == [f"mix_{i:05d}" for i in range(12)]
-    again = make_mixtures(s1_dir, s2_dir, tmp_path / "mix", num=5, sequence_len=10, snr_db=-5.0, seed=4)
+    again = make_mixtures(s1_dir, s2_dir, tmp_path / "mix", num=5, sequence_len=10, snr_db=-5.0, seed=4,
+                          overwrite=True)
     assert again == rows[:5]                                             # reproducible
     assert len(list((tmp_path / "mix").glob("*.npz"))) == 5              # stale files removed
 
@@ -250,7 +251,7 @@ def test_mixture_cli_end_to_end(tmp_path, sources, monkeypatch, capsys):
     assert "wrote 2 mixtures" in result.stdout
     assert len(list((tmp_path / "m" / "wav").glob("*.wav"))) == 6
     args[1] = str(tmp_path / "missing")
-    monkeypatch.setattr(sys, "argv", ["scass_mixture_audio_generation.py", *args])
+    monkeypatch.setattr(sys, "argv", ["scass_mixture_audio_generation.py", *args, "--overwrite"])
     with pytest.raises(SystemExit) as exit_info:
         run_main(mixture_generation.main)
     assert exit_info.value.code == 2

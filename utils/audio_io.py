@@ -13,6 +13,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from utils.errors import UserError
+from utils.output_dir import default_mode
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def load_audio(path, fs: int) -> np.ndarray:
         returns (L,) float32.
 
     Raises:
-        UserError: the file is missing or cannot be decoded.
+        UserError: the file is missing, cannot be decoded, or holds NaN or inf samples.
     """
     path = Path(path)
     if not path.is_file():
@@ -50,6 +51,9 @@ def load_audio(path, fs: int) -> np.ndarray:
         x, file_fs = sf.read(str(path), dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError, ValueError) as err:
         raise UserError(f"cannot read audio file {path}: {err}") from None
+    bad = int((~np.isfinite(x)).any(axis=1).sum())
+    if bad:   # one rule for every reader: NaN would crash trimming and poison losses and mixtures
+        raise UserError(f"audio file {path} has {bad} non-finite (NaN or inf) sample(s); repair or remove it")
     if x.shape[1] > 1:
         log.info("%s: %d channels folded to mono by averaging", path, x.shape[1])
     x = x.mean(axis=1)
@@ -106,6 +110,7 @@ def write_wav(path, x: np.ndarray, fs: int, subtype: str = "PCM_16") -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             sf.write(f, np.asarray(x, dtype=np.float32), int(fs), subtype=subtype, format="WAV")
+        os.chmod(tmp, default_mode())         # mkstemp makes files private (0600); use the umask like open()
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

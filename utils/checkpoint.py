@@ -53,6 +53,25 @@ def read_checkpoint(path: str | Path) -> dict:
     return ckpt
 
 
+def load_weights(model: torch.nn.Module, state: dict, path: Path) -> None:
+    """``model.load_state_dict(state)``, with a UserError naming the first missing, unexpected or
+    mis-shaped tensor (a checkpoint whose weights do not match its own [Network])."""
+    expected = model.state_dict()
+    if not isinstance(state, dict):
+        raise UserError(f"checkpoint {str(path)!r} holds no weights dictionary")
+    for name, tensor in expected.items():
+        if name not in state:
+            raise UserError(f"checkpoint {str(path)!r} lacks tensor {name!r} that its [Network] needs")
+        if not isinstance(state[name], torch.Tensor) or state[name].shape != tensor.shape:
+            got = tuple(state[name].shape) if isinstance(state[name], torch.Tensor) else type(state[name]).__name__
+            raise UserError(f"checkpoint {str(path)!r} tensor {name!r} has shape {got}, its [Network] needs "
+                            f"{tuple(tensor.shape)}")
+    extra = [name for name in state if name not in expected]
+    if extra:
+        raise UserError(f"checkpoint {str(path)!r} has tensor {extra[0]!r} that its [Network] does not have")
+    model.load_state_dict(state)
+
+
 def check_matches(ckpt: dict, path: Path, network: dict | None = None, stft: dict | None = None,
                   where: str = "the INI") -> None:
     """Raise a UserError naming the first [Network]/[STFT] key whose value differs from the checkpoint."""
@@ -77,9 +96,12 @@ def load_dvae(path: str | Path, network: dict | None = None, stft: dict | None =
     check_matches(ckpt, path, network, stft, where)
     if head is not None and ckpt["head"] != head:
         raise UserError(f"checkpoint {str(path)!r} has a {ckpt['head']!r} head, this task needs {head!r}")
-    model = build_srnn(ckpt["network"], ckpt["head"])
+    try:
+        model = build_srnn(ckpt["network"], ckpt["head"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise UserError(f"checkpoint {str(path)!r} has an unusable [Network] ({type(err).__name__}: {err})") from None
     state = dict(ckpt["model"])
     state.setdefault("delta_std", model.delta_std)        # checkpoints written before increments existed
-    model.load_state_dict(state)
+    load_weights(model, state, path)
     model.eval()
     return model, ckpt

@@ -11,7 +11,9 @@ The README's config reference is generated from the same key lists
 from __future__ import annotations
 
 import configparser
+import difflib
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from collections.abc import Iterable
@@ -87,7 +89,7 @@ def _convert(key: Key, raw: str, where: str) -> Any:
             value: Any = int(text)
         elif key.kind == "float":
             value = float(text)
-            if math.isnan(value):
+            if not math.isfinite(value):
                 raise fail()
         elif key.kind == "bool":
             if text.lower() not in _BOOL:
@@ -97,6 +99,8 @@ def _convert(key: Key, raw: str, where: str) -> Any:
             value = [int(v) for v in text.split(",") if v.strip()]
         elif key.kind == "floatlist":
             value = [float(v) for v in text.split(",") if v.strip()]
+            if not all(math.isfinite(v) for v in value):
+                raise fail()
         elif key.kind == "choice":
             if text not in key.choices:
                 raise fail()
@@ -106,9 +110,9 @@ def _convert(key: Key, raw: str, where: str) -> Any:
                 raise fail()
             value = Path(text).expanduser()
             if key.kind == "dir" and not value.is_dir():
-                raise UserError(f"{where}: directory {str(value)!r} does not exist")
+                raise UserError(f"{where}: {_not_a(value, 'directory')}")
             if key.kind == "file" and not value.is_file():
-                raise UserError(f"{where}: file {str(value)!r} does not exist")
+                raise UserError(f"{where}: {_not_a(value, 'file')}")
         else:
             value = text
     except ValueError:
@@ -120,24 +124,66 @@ def _convert(key: Key, raw: str, where: str) -> Any:
     return value
 
 
-def load_config(path: str | Path, keys: Iterable[Key]) -> Config:
+def _not_a(path: Path, kind: str) -> str:
+    """Why ``path`` is not an existing ``kind`` ("directory" or "file"), for an error message."""
+    if path.exists():
+        other = "a directory" if path.is_dir() else "a file" if path.is_file() else "not a regular file"
+        what = f"{kind} {str(path)!r} is {other}"
+    else:
+        what = f"{kind} {str(path)!r} does not exist"
+    if not path.is_absolute():
+        what += f" (relative paths are resolved against the current working directory, {os.getcwd()})"
+    return what
+
+
+def _check_known(path: Path, parser: configparser.ConfigParser, keys: list[Key]) -> None:
+    """Unknown sections and keys are errors (a typo would otherwise silently keep the default)."""
+    known: dict[str, list[str]] = {}
+    for key in keys:
+        known.setdefault(key.section, []).append(key.name)
+    for section in parser.sections():
+        if section not in known:
+            hint = difflib.get_close_matches(section, list(known), n=1)
+            tip = f"did you mean [{hint[0]}]?" if hint else f"valid sections: {', '.join(known)}"
+            raise UserError(f"{path} [{section}]: unknown section ({tip})")
+        for name in parser.options(section):
+            if name not in known[section] and name not in parser.defaults():
+                hint = difflib.get_close_matches(name, known[section], n=1, cutoff=0.6)
+                tip = f"did you mean {hint[0]}?" if hint else f"valid keys: {', '.join(known[section])}"
+                raise UserError(f"{path} [{section}] {name}: unknown key ({tip})")
+
+
+def load_config(path: str | Path, keys: Iterable[Key], strict: bool = True) -> Config:
     """Parse and validate ``path`` against ``keys``.
 
+    ``strict`` (the default) also refuses sections and keys that are not in ``keys``, suggesting
+    the closest valid name; ``strict=False`` is for a first partial read (e.g. only task_name).
+
     Raises:
-        UserError: missing/unreadable file, missing section or required key, bad type,
-            out-of-range value, non-existent directory/file — one line naming file,
-            section and key.
+        UserError: missing/unreadable file, unknown section or key, missing section or required
+            key, bad type, out-of-range value, non-existent directory/file — one line naming
+            file, section and key.
     """
     path = Path(path)
+    keys = list(keys)
+    if path.is_dir():
+        raise UserError(f"config file {str(path)!r} is a directory, expected an INI file")
     if not path.is_file():
-        raise UserError(f"config file {str(path)!r} not found")
+        raise UserError(f"config file {str(path)!r} not found"
+                        + ("" if path.is_absolute() else
+                           f" (relative paths are resolved against the current working directory, {os.getcwd()})"))
     parser = configparser.ConfigParser(interpolation=None)
     parser.optionxform = str  # keys are case-sensitive (e.g. N_iter_total)
     try:
-        parser.read(path, encoding="utf-8")
+        with open(path, encoding="utf-8") as f:
+            parser.read_file(f)
+    except OSError as err:
+        raise UserError(f"config file {str(path)!r} cannot be read ({err.strerror or err})") from None
     except (configparser.Error, UnicodeDecodeError) as err:
         first = str(err).splitlines()[0]
         raise UserError(f"{path}: cannot parse INI file ({first})") from None
+    if strict:
+        _check_known(path, parser, keys)
     values: dict[str, dict[str, Any]] = {}
     for key in keys:
         where = f"{path} [{key.section}] {key.name}"

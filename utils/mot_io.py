@@ -8,6 +8,7 @@ has no box; :func:`write_tracks` / :func:`read_tracks` convert between the two.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,6 +18,7 @@ import numpy as np
 from utils.errors import UserError
 
 _SPLIT = re.compile(r"[,\s]+")
+MAX_FRAMES = 1_000_000    # beyond any MOTChallenge sequence; a larger frame number is a damaged file
 
 
 def load_mot_txt(path: str | Path, min_columns: int = 6) -> np.ndarray:
@@ -30,7 +32,8 @@ def load_mot_txt(path: str | Path, min_columns: int = 6) -> np.ndarray:
         (rows, columns) float64 array; (0, min_columns) for an empty file.
 
     Raises:
-        UserError: missing file, or a malformed line (named by file and line number).
+        UserError: missing file, or a malformed line (named by file and line number): not numbers, a
+            NaN or inf, a frame number outside [1, MAX_FRAMES], too few columns or a changing count.
     """
     path = Path(path)
     if not path.is_file():
@@ -47,6 +50,10 @@ def load_mot_txt(path: str | Path, min_columns: int = 6) -> np.ndarray:
             except ValueError:
                 raise UserError(f"{path}:{lineno}: expected comma-separated numbers, "
                                 f"got {text[:60]!r}") from None
+            if not all(math.isfinite(v) for v in values):
+                raise UserError(f"{path}:{lineno}: non-finite number (nan or inf) in {text[:60]!r}")
+            if not 1 <= values[0] <= MAX_FRAMES:
+                raise UserError(f"{path}:{lineno}: frame number {values[0]:g} outside [1, {MAX_FRAMES}]")
             if len(values) < min_columns:
                 raise UserError(f"{path}:{lineno}: expected at least {min_columns} columns, "
                                 f"got {len(values)}")
@@ -64,12 +71,36 @@ def ltwh_to_xyxy(ltwh: np.ndarray) -> np.ndarray:
     return np.concatenate([ltwh[..., :2], ltwh[..., :2] + ltwh[..., 2:4]], axis=-1)
 
 
+MIN_BOX_PX = 1.0   # smallest width/height of a written track box
+
+
+def repair_boxes(tracks: np.ndarray, min_size: float = MIN_BOX_PX) -> tuple[np.ndarray, int]:
+    """Make every finite box a proper box: width and height at least ``min_size``, same centre.
+
+    A degenerate VEM setting (e.g. a tiny assignment temperature) can yield x2 < x1; MOTChallenge files
+    and IoU scoring need x2 > x1, y2 > y1. Returns the repaired copy and how many boxes were changed.
+
+    Shape: tracks (..., 4) (x1, y1, x2, y2) -> same.
+    """
+    tracks = np.array(tracks, dtype=np.float64 if np.asarray(tracks).dtype == np.float64 else np.float32)
+    size = tracks[..., 2:] - tracks[..., :2]
+    with np.errstate(invalid="ignore"):
+        bad = np.isfinite(tracks).all(-1)[..., None] & (size < min_size)
+    if not bad.any():
+        return tracks, 0
+    centre = 0.5 * (tracks[..., :2] + tracks[..., 2:])
+    half = np.where(bad, min_size / 2, size / 2)
+    fixed = np.concatenate([np.where(bad, centre - half, tracks[..., :2]),
+                            np.where(bad, centre + half, tracks[..., 2:])], axis=-1)
+    return fixed.astype(tracks.dtype), int(bad.any(-1).sum())
+
+
 def write_tracks(path: str | Path, tracks, conf=None) -> int:
     """Write one sample's tracks as a MOTChallenge result file (written atomically).
 
     Args:
         path: output ``.txt`` file.
-        tracks: (x1, y1, x2, y2) pixel boxes, NaN rows skipped.
+        tracks: (x1, y1, x2, y2) pixel boxes, NaN rows skipped; degenerate boxes repaired (:func:`repair_boxes`).
         conf: optional confidences written in column 7 (default 1).
 
     Shape:
@@ -79,6 +110,7 @@ def write_tracks(path: str | Path, tracks, conf=None) -> int:
         number of lines written. Frame t is written as ``t + 1``, source s as id ``s + 1``.
     """
     tracks = np.asarray(tracks.detach().cpu() if hasattr(tracks, "detach") else tracks, dtype=np.float64)
+    tracks = repair_boxes(tracks)[0]
     T, S, _ = tracks.shape
     conf = np.ones((T, S)) if conf is None else np.broadcast_to(np.asarray(conf, dtype=np.float64), (T, S))
     t, s = np.nonzero(np.isfinite(tracks).all(-1))

@@ -7,23 +7,86 @@ lines as the console), metrics files and figures.
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
+from utils.errors import UserError
+
+
+def check_output_root(save_root: Path, where: str) -> None:
+    """Refuse, before any work, a ``save_root`` the run could not write into.
+
+    The root (or its nearest existing ancestor, where it would be created) must be a directory in
+    which a file can actually be created: this catches a path naming a file, a read-only
+    filesystem, an immutable directory and missing permissions alike.
+
+    Raises:
+        UserError: naming ``where`` (e.g. "cfg.ini [User] save_root") and the reason.
+    """
+    root = Path(save_root)
+    probe = root
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    hint = "" if root.is_absolute() else \
+        f" (relative paths are resolved against the current working directory, {os.getcwd()})"
+    if not probe.is_dir():
+        raise UserError(f"{where}: {str(probe)!r} is a file, expected a directory for the run outputs{hint}")
+    try:
+        with tempfile.TemporaryFile(dir=probe):
+            pass
+    except OSError as err:
+        raise UserError(f"{where}: cannot write into {str(probe)!r} ({err.strerror or err}){hint}") from None
+
 
 def make_run_dir(save_root: Path, task: str, name: str, ini_path: Path) -> Path:
-    """Create a fresh run directory and copy the INI into it."""
+    """Create a fresh run directory and copy the INI into it.
+
+    The name is claimed with an exclusive ``mkdir`` (a suffix is added while it is taken), so two
+    runs started in the same second never share a directory.
+    """
     stamp = time.strftime("%Y-%m-%d-%Hh%Mm%S")
-    run = Path(save_root) / f"{task}_{name}_{stamp}"
-    suffix = 1
-    while run.exists():
-        run = Path(save_root) / f"{task}_{name}_{stamp}_{suffix}"
-        suffix += 1
-    run.mkdir(parents=True)
+    Path(save_root).mkdir(parents=True, exist_ok=True)
+    suffix = 0
+    while True:
+        run = Path(save_root) / (f"{task}_{name}_{stamp}" + (f"_{suffix}" if suffix else ""))
+        try:
+            run.mkdir(exist_ok=False)
+            break
+        except FileExistsError:
+            suffix += 1
     shutil.copy(ini_path, run / Path(ini_path).name)
     return run
+
+
+LIBRARY_LOGGERS = ("utils", "data", "model", "py.warnings")
+
+
+class LogBuffer(logging.Handler):
+    """Keeps the records logged before the run directory exists, to replay them into log.txt."""
+
+    def __init__(self):
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record):
+        self.records.append(record)
+
+    def replay(self, handler: logging.Handler) -> None:
+        for record in self.records:
+            handler.handle(record)
+
+
+def route_library_logs(logger: logging.Logger) -> None:
+    """Send the notices of the library modules (resampling, folding, skipped files) to ``logger``'s handlers."""
+    for name in LIBRARY_LOGGERS:
+        lib = logging.getLogger(name)
+        lib.handlers = list(logger.handlers)
+        lib.setLevel(logging.INFO)
+        lib.propagate = False
 
 
 def get_logger(run_dir: Path | None, logger_type: int = 3, name: str = "mixdvae") -> logging.Logger:
