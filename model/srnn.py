@@ -166,6 +166,11 @@ class SRNN(nn.Module):
         anchor, scale = self._frame_of_step(x_prev)
         return self.to_data(self.generate(h, z_t), anchor, scale), (lstm_state, x_prev)
 
+    @staticmethod
+    def state_h(state) -> Tensor:
+        """h_t (B, H) of the last LSTM layer from a :meth:`step` state."""
+        return state[0][0][-1]
+
     def _frame_of_step(self, x_prev: Tensor | None) -> tuple[Tensor | None, Tensor | None]:
         if self.increments and x_prev is not None:
             return x_prev, self.delta_std

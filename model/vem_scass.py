@@ -179,7 +179,7 @@ def es_step(dvaes: Sequence[SRNN], x: Tensor, v_x: Tensor, eta: Tensor, z: Seque
             x_prev = None if power_prev is None else power_prev[:, n]
             (v_theta_n,), states[n] = dvae.step(x_prev, z[n][:, t], states[n])
             v_theta_t.append(v_theta_n)
-            hs[n].append(states[n][0][-1])          # LSTM state (h_n, c_n): last layer's h_t
+            hs[n].append(dvae.state_h(states[n]))
         v_theta_t = torch.stack(v_theta_t, dim=1).clamp_min(V_THETA_FLOOR)        # (B, N, F)
         mu_t, v_t = es_posterior(x[:, None, t], v_x[:, None, t], eta[:, :, t], v_theta_t)
         power_prev = source_power(mu_t, v_t, es_power)

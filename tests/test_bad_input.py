@@ -317,10 +317,10 @@ def test_non_finite_tracks_stop_the_run_naming_the_sample(tmp_path):
 
     cfg = load_config(mot_ini(tmp_path, tmp_path), VEM_MOT)
     tracks = torch.zeros(3, 5, 2, 4)
-    mixdvae_mot.check_tracks("mixdvae", tracks, ["a", "b", "c"], cfg)     # finite: passes
+    mixdvae_mot.check_tracks("MixDVAE", tracks, ["a", "b", "c"], cfg)     # finite: passes
     tracks[1, 4, 0, 2] = float("nan")
     with pytest.raises(UserError, match="MixDVAE produced non-finite tracks for sample b"):
-        mixdvae_mot.check_tracks("mixdvae", tracks, ["a", "b", "c"], cfg)
+        mixdvae_mot.check_tracks("MixDVAE", tracks, ["a", "b", "c"], cfg)
 
 
 def mot_ini(tmp_path: Path, data_dir: Path, vem: dict | None = None, frame: dict | None = None) -> Path:
