@@ -221,17 +221,16 @@ def draw_parameters(options: AugmentOptions, rng: np.random.Generator, fs: int) 
     for name in ("speed", "tempo", "pitch"):
         if take(name):
             params[name] = round(float(rng.uniform(*getattr(options, name))), 4)
-    if options.tilt is not None or options.eq_db > 0:
-        if rng.random() < options.prob:
-            tilt = float(rng.uniform(*options.tilt)) if options.tilt is not None else 0.0
-            bands = []
-            if options.eq_db > 0:
-                for _ in range(int(rng.integers(1, 4))):
-                    centre = float(np.exp(rng.uniform(math.log(150.0), math.log(0.4 * fs))))
-                    bands.append((round(centre, 1), round(float(rng.uniform(-options.eq_db, options.eq_db)), 2),
-                                  round(float(rng.uniform(0.5, 2.0)), 2)))
-            params["tilt_db_per_octave"] = round(tilt, 3)
-            params["eq_bands"] = bands
+    if (options.tilt is not None or options.eq_db > 0) and rng.random() < options.prob:
+        tilt = float(rng.uniform(*options.tilt)) if options.tilt is not None else 0.0
+        bands = []
+        if options.eq_db > 0:
+            for _ in range(int(rng.integers(1, 4))):
+                centre = float(np.exp(rng.uniform(math.log(150.0), math.log(0.4 * fs))))
+                bands.append((round(centre, 1), round(float(rng.uniform(-options.eq_db, options.eq_db)), 2),
+                              round(float(rng.uniform(0.5, 2.0)), 2)))
+        params["tilt_db_per_octave"] = round(tilt, 3)
+        params["eq_bands"] = bands
     if take("rt60"):
         params["rt60"] = round(float(rng.uniform(*options.rt60)), 3)
         params["drr_db"] = round(float(rng.uniform(*options.drr_db)), 2)
