@@ -59,7 +59,8 @@ class Source:
         package: Debian package name.
         root: folder inside the package.
         patterns: file-name patterns (fnmatch) relative to ``root``; only matching files are taken.
-        exclude: patterns of files under ``root`` that match ``patterns`` but are not plain speech.
+        exclude: patterns (fnmatch, relative to ``root``) of files that match ``patterns`` but are
+            not speech: tones, beeps, silence.
         licence, speaker, language: recorded in ``sources.csv``.
         raw_rate: sample rate of headerless 16-bit little-endian ``.raw`` files.
     """
@@ -76,6 +77,7 @@ class Source:
 
 
 ASTERISK = "usr/share/asterisk/sounds"
+NOT_SPEECH = ("beep.wav", "beeperr.wav", "*-2tone.wav", "silence/*")     # the prompts' tones and silences
 CODEC2 = "usr/share/codec2"
 # Every speaker is a named human: the asterisk prompts were recorded by professional voice artists
 # (credited in the packages' copyright files); the codec2 samples are the codec's reference
@@ -84,13 +86,14 @@ CODEC2 = "usr/share/codec2"
 # the ALSA channel-test voice says "front left" etc.
 SOURCES: tuple[Source, ...] = (
     Source("ast-en", "asterisk-core-sounds-en-wav", f"{ASTERISK}/en_US_f_Allison", ("*.wav", "*/*.wav"),
-           "CC-BY-SA-3.0", "Allison Smith (female)", "en-US"),
+           "CC-BY-SA-3.0", "Allison Smith (female)", "en-US", exclude=NOT_SPEECH),
     Source("ast-fr", "asterisk-core-sounds-fr-wav", f"{ASTERISK}/fr_CA_f_June", ("*.wav", "*/*.wav"),
-           "CC-BY-SA-3.0", "June Wallack (female)", "fr-CA"),
+           "CC-BY-SA-3.0", "June Wallack (female)", "fr-CA", exclude=NOT_SPEECH),
     Source("ast-it", "asterisk-core-sounds-it-wav", f"{ASTERISK}/it_IT_m_Carlo", ("*.wav", "*/*.wav"),
-           "CC-BY-3.0", "Carlo Flora (male)", "it-IT"),
+           "CC-BY-3.0", "Carlo Flora (male)", "it-IT", exclude=NOT_SPEECH),
     Source("ast-ru", "asterisk-core-sounds-ru-wav", f"{ASTERISK}/ru_RU_f_IvrvoiceRU", ("*.wav", "*/*.wav"),
-           "CC-BY-3.0", "ivrvoice.ru voice, provided by Maxim Topal (female)", "ru-RU"),
+           "CC-BY-3.0", "ivrvoice.ru voice, provided by Maxim Topal (female)", "ru-RU",
+           exclude=NOT_SPEECH),
     Source("codec2", "codec2-examples", CODEC2,
            ("wav/hts1a.wav", "wav/hts2a.wav", "wav/forig.wav", "wav/morig.wav", "wav/big_dog.wav",
             "wav/cross.wav", "wav/david4.wav", "wav/vk2tpm_004.wav", "wav/vk5qi.wav", "wav/ve9qrp.wav",
@@ -137,7 +140,7 @@ def select_files(unpacked: Path, source: Source) -> list[Path]:
     chosen = set()
     for pattern in source.patterns:
         chosen.update(p for p in base.glob(pattern) if p.is_file())
-    chosen = {p for p in chosen if not any(fnmatch.fnmatch(p.name, e) for e in source.exclude)}
+    chosen = {p for p in chosen if not any(fnmatch.fnmatch(p.relative_to(base).as_posix(), e) for e in source.exclude)}
     missing = [p for p in source.patterns if "*" not in p and not (base / p).is_file()]
     if missing:
         raise UserError(f"{source.package} lacks {', '.join(missing)} under /{source.root}")

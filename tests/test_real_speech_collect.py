@@ -13,7 +13,7 @@ from data import real_speech_collect as rsc
 from utils.errors import UserError
 
 SOURCE = rsc.Source("fake", "fake-sounds", "usr/share/fake", ("*.wav", "*/*.wav", "raw/talk.raw"), "CC0-1.0",
-                    "Someone (female)", "en", exclude=("noise.wav",))
+                    "Someone (female)", "en", exclude=("noise.wav", "silence/*"))
 
 
 def fake_fetch(broken: bool = False):
@@ -23,10 +23,12 @@ def fake_fetch(broken: bool = False):
         base = tree / SOURCE.root
         (base / "digits").mkdir(parents=True)
         (base / "raw").mkdir()
+        (base / "silence").mkdir()
         tone = 0.3 * np.sin(np.arange(8000) / 5.0)
         sf.write(base / "hello.wav", tone, 8000)
         sf.write(base / "digits" / "1.wav", np.stack([tone, tone], 1), 16000)       # stereo: folded to mono
         sf.write(base / "noise.wav", tone, 8000)
+        sf.write(base / "silence" / "1.wav", 1e-4 * np.random.default_rng(0).standard_normal(800), 8000)
         sf.write(base / "silent.wav", np.zeros(100), 8000)
         (base / "raw" / "talk.raw").write_bytes((np.arange(4000, dtype="<i2") * 3).tobytes())
         (base / "unrelated.txt").write_text("x")
