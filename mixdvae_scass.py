@@ -108,7 +108,8 @@ def vem_options(cfg: Config) -> VEMOptions:
     vem, tr = cfg["VEM"], cfg["Training"]
     return VEMOptions(n_iter=vem["N_iter_total"], ratio_v_theta_x=vem["ratio_v_theta_x"],
                       v_x_floor=vem["v_x_floor"], es_power=vem["es_power"], z_mode=vem["z_mode"],
-                      finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"])
+                      finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
+                      mixture_power_db=vem["mixture_power_db"])
 
 
 # --------------------------------------------------------------------------- NMF baseline

@@ -1,15 +1,25 @@
 """Surrogate speech and flute corpora for SC-ASS demos and tests (§3.3).
 
-Speech: random English sentences (an embedded grammar) spoken by espeak-ng with several
-voice variants, rates and pitches; the test split uses voice variants that train/val never
-use, and sentences that never occur in train. Flute: random melodic phrases written as a
-General-MIDI file (program 73, flute) with random key, tempo, note lengths, dynamics, rests
-between phrases and delayed pitch-bend vibrato, rendered by FluidSynth with a GM SoundFont.
+Speech: random English sentences (an embedded grammar) spoken by one or more synthesis
+engines (``--engines``): espeak-ng with several voice variants, rates and pitches (the default,
+the corpus of the shipped DVAEs), Flite's voices and Festival's diphone and HTS voices. The test
+split uses voices that train/val never use, and sentences that never occur in train. Flute:
+random melodic phrases written as a General-MIDI file (program 73, flute) with random key,
+tempo, note lengths, dynamics, rests between phrases and delayed pitch-bend vibrato, rendered by
+FluidSynth with a GM SoundFont (``--all-soundfonts``: each file with one of every installed GM
+SoundFont). The MuseScore General SoundFont is reserved data (DESIGN §12) and refused.
 
-Every file is folded to mono, resampled to ``--fs``, trimmed (30 dB) and peak-normalised.
-Writes ``OUT/{speech,flute}/{train,val,test}/*.wav`` and ``OUT/manifest.json``.
+``--aug-*`` flags augment the files of ``--aug-splits`` (default train) with ``data/augment.py``:
+speed, tempo, pitch, spectral tilt/EQ, room reverberation, noise and gain, every parameter drawn
+from a seeded stream of its own (the un-augmented draws stay the same) and recorded per file.
+
+Every file is folded to mono, resampled to ``--fs``, (augmented,) trimmed (30 dB) and
+peak-normalised (then, with ``--aug-gain-db``, attenuated). Writes
+``OUT/{speech,flute}/{train,val,test}/*.wav`` and ``OUT/manifest.json``.
 
     python data/scass_surrogate_corpus.py --out data/generated/surrogate --seed 0
+    python data/scass_surrogate_corpus.py --out data/generated/surrogate_broad --seed 0 \
+        --engines espeak,flite,festival --all-soundfonts --aug-all
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from tqdm import tqdm
 
+from data.augment import AugmentOptions, apply, apply_gain, draw_parameters
 from utils.audio_io import load_audio, trim_silence, write_wav
 from utils.errors import UserError, run_main
 from utils.output_dir import check_out_dir, staged_dir
@@ -46,6 +57,19 @@ ESPEAK_AMPLITUDE = 80          # headroom: some voices clip espeak-ng's 16-bit o
 SEEN_VOICES = ("en-us", "en", "en-us+f2", "en+f3", "en+m3", "en-gb-x-rp+m1", "en-us+f4", "en+m5",
                "en-029+f1", "en-gb-scotland+m2")
 UNSEEN_VOICES = ("en-us+m7", "en+f5", "en-gb-x-gbclan+m4", "en-us+f1", "en-gb-x-rp+f4", "en+m6")
+
+# Other engines' voices (Debian flite, festival + festvox-kallpc16k, festvox-kdlpc16k,
+# festvox-us-slt-hts). Kal's voice is in both Flite (kal16) and Festival (kal_diphone): it is
+# the unseen test speaker of both; SLT's (Flite slt, Festival's HTS voice) is seen in both.
+ENGINE_VOICES = {
+    "espeak": (SEEN_VOICES, UNSEEN_VOICES),
+    "flite": (("awb", "rms", "slt"), ("kal16",)),
+    "festival": (("ked_diphone", "cmu_us_slt_arctic_hts"), ("kal_diphone",)),
+}
+ENGINE_TOOLS = {"espeak": ("espeak-ng", "espeak-ng"), "flite": ("flite", "flite"),
+                "festival": ("text2wave", "festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts")}
+NEUTRAL_WPM = 160.0            # flite/festival: duration stretch = NEUTRAL_WPM / rate_wpm
+RESERVED_SOUNDFONT = "musescore"   # DESIGN §12: MuseScore General (any variant) is never used
 
 # --- a tiny English grammar -------------------------------------------------------------
 NAMES = ("Anna", "Peter", "Maria", "James", "Laura", "Thomas", "Sophie", "Daniel", "Clara", "Oliver",
@@ -204,9 +228,23 @@ def midi_file(events: list[tuple[float, int, bytes]]) -> bytes:
 
 
 # --- planning and rendering -------------------------------------------------------------
-def plan_jobs(counts: dict, seed: int, min_sec: float, max_sec: float) -> list[dict]:
+def voice_list(engines: tuple[str, ...], split: str) -> list[str]:
+    """The voices of ``split`` as ``engine:voice`` (espeak-ng voices alone keep their plain names)."""
+    unseen = split == "test"
+    return [voice if engine == "espeak" else f"{engine}:{voice}"
+            for engine in engines for voice in ENGINE_VOICES[engine][1 if unseen else 0]]
+
+
+def plan_jobs(counts: dict, seed: int, min_sec: float, max_sec: float, engines: tuple[str, ...] = ("espeak",),
+              soundfonts: tuple[str, ...] = (), augment: AugmentOptions | None = None,
+              augment_splits: tuple[str, ...] = ("train",), fs: int = 16000) -> list[dict]:
     """Every file to render, with all its random parameters drawn up front (reproducible
-    whatever the number of parallel jobs)."""
+    whatever the number of parallel jobs).
+
+    The SoundFont choice (when there are several) and the augmentation parameters come from
+    streams of their own, so the text, voices and melodies are the same with or without them;
+    with the defaults the plan is the one the shipped DVAEs' corpus was rendered from.
+    """
     jobs = []
     train_sentences: set = set()
     for source in ("speech", "flute"):
@@ -222,12 +260,21 @@ def plan_jobs(counts: dict, seed: int, min_sec: float, max_sec: float) -> list[d
                                                  exclude=set() if split == "train" else train_sentences)
                     if split == "train":
                         train_sentences.update(sentences)
-                    voices = UNSEEN_VOICES if split == "test" else SEEN_VOICES
-                    job.update(voice=str(rng.choice(voices)), rate_wpm=rate, pitch=int(rng.integers(25, 76)),
-                               text=" ".join(sentences))
+                    voice = str(rng.choice(voice_list(engines, split)))
+                    engine, _, name = voice.rpartition(":")
+                    job.update(engine=engine or "espeak", voice=name, rate_wpm=rate,
+                               pitch=int(rng.integers(25, 76)), text=" ".join(sentences))
                 else:
                     events, info = flute_events(rng, seconds)
                     job.update(info, events=events)
+                    if len(soundfonts) > 1:
+                        pick = np.random.default_rng([seed, 4, split_index, i])
+                        job["soundfont"] = soundfonts[int(pick.integers(len(soundfonts)))]
+                    elif soundfonts:
+                        job["soundfont"] = soundfonts[0]
+                if augment is not None and augment.enabled and split in augment_splits:
+                    stream = np.random.default_rng([seed, 2 if source == "speech" else 3, split_index, i])
+                    job["augment"] = draw_parameters(augment, stream, fs)
                 jobs.append(job)
     return jobs
 
@@ -239,52 +286,96 @@ def _run(command: list[str], what: str) -> None:
         raise UserError(f"{command[0]} failed on {what} (exit {result.returncode}): {last}")
 
 
+def speech_command(job: dict, raw: Path, text_file: Path) -> list[str]:
+    """The synthesiser command line that speaks ``job['text']`` into ``raw``."""
+    if job["engine"] == "espeak":
+        return ["espeak-ng", "-w", str(raw), "-v", job["voice"], "-s", str(job["rate_wpm"]),
+                "-p", str(job["pitch"]), "-a", str(ESPEAK_AMPLITUDE), job["text"]]
+    stretch = f"{NEUTRAL_WPM / job['rate_wpm']:.3f}"
+    text_file.write_text(job["text"] + "\n")
+    if job["engine"] == "flite":
+        return ["flite", "-voice", job["voice"], "--setf", f"duration_stretch={stretch}", "-f", str(text_file),
+                "-o", str(raw)]
+    return ["text2wave", "-eval", f"(voice_{job['voice']})", "-eval", f"(Parameter.set 'Duration_Stretch {stretch})",
+            "-o", str(raw), str(text_file)]
+
+
 def render(job: dict, out_dir: Path, tmp_dir: Path, fs: int, soundfont: str | None, top_db: float) -> dict:
-    """Render one planned file to ``out_dir / job['path']``; returns its manifest entry."""
+    """Render one planned file to ``out_dir / job['path']``; returns its manifest entry.
+
+    ``soundfont`` is used for flute jobs that do not name their own.
+    """
     stem = Path(job["path"]).stem
     raw = tmp_dir / f"{stem}.wav"
     if job["source"] == "speech":
-        _run(["espeak-ng", "-w", str(raw), "-v", job["voice"], "-s", str(job["rate_wpm"]),
-              "-p", str(job["pitch"]), "-a", str(ESPEAK_AMPLITUDE), job["text"]], job["path"])
+        text_file = tmp_dir / f"{stem}.txt"
+        _run(speech_command(job, raw, text_file), job["path"])
+        text_file.unlink(missing_ok=True)
     else:
         midi = tmp_dir / f"{stem}.mid"
         midi.write_bytes(midi_file(job["events"]))
-        _run(["fluidsynth", "-ni", "-q", "-O", "float", "-F", str(raw), "-r", str(fs), soundfont, str(midi)],
-             job["path"])
+        _run(["fluidsynth", "-ni", "-q", "-O", "float", "-F", str(raw), "-r", str(fs),
+              job.get("soundfont", soundfont), str(midi)], job["path"])
         midi.unlink()
-    x = trim_silence(load_audio(raw, fs), top_db)
+    x = load_audio(raw, fs)
     raw.unlink()
+    if "augment" in job:
+        x = apply(x, fs, job["augment"])
+    x = trim_silence(x, top_db)
     peak = float(np.max(np.abs(x), initial=0.0))
     if peak == 0.0:
         raise UserError(f"rendering {job['path']} produced silence")
-    write_wav(out_dir / job["path"], x * (PEAK / peak), fs)
+    x = x * (PEAK / peak)
+    if "gain_db" in job.get("augment", {}):
+        x = apply_gain(x, job["augment"]["gain_db"])
+    write_wav(out_dir / job["path"], x, fs)
     entry = {k: v for k, v in job.items() if k != "events"}
     entry["duration_sec"] = round(len(x) / fs, 3)
     return entry
 
 
-def find_tools(need_speech: bool, need_flute: bool, soundfont: str | None) -> str | None:
-    """Check the external renderers; return the SoundFont path (None when no flute is needed)."""
-    if need_speech and shutil.which("espeak-ng") is None:
-        raise UserError("espeak-ng not found; install it with: apt-get install espeak-ng")
+def check_soundfont(path: str) -> str:
+    """The SoundFont ``path`` if it exists and is not reserved (DESIGN §12), symlinks followed."""
+    if not Path(path).is_file():
+        raise UserError(f"SoundFont not found: {path}")
+    if RESERVED_SOUNDFONT in Path(path).resolve().name.lower() or RESERVED_SOUNDFONT in Path(path).name.lower():
+        raise UserError(f"{path} is the MuseScore General SoundFont ({Path(path).resolve()}), which is reserved "
+                        "for independent evaluation (DESIGN §12); pass another --soundfont")
+    return path
+
+
+def find_tools(need_speech: bool, need_flute: bool, soundfont: str | list[str] | None,
+               engines: tuple[str, ...] = ("espeak",), all_soundfonts: bool = False) -> list[str]:
+    """Check the external renderers; return the SoundFont paths (empty when no flute is needed).
+
+    ``soundfont``: one path or a list of paths; None = the first installed of :data:`SOUNDFONTS`,
+    or every installed one with ``all_soundfonts``.
+    """
+    if need_speech:
+        for engine in engines:
+            if engine not in ENGINE_TOOLS:
+                raise UserError(f"unknown speech engine {engine!r}; choose among {', '.join(ENGINE_TOOLS)}")
+            tool, packages = ENGINE_TOOLS[engine]
+            if shutil.which(tool) is None:
+                raise UserError(f"{tool} not found; install it with: apt-get install {packages}")
     if not need_flute:
-        return None
+        return []
     if shutil.which("fluidsynth") is None:
         raise UserError("fluidsynth not found; install it with: apt-get install fluidsynth")
-    if soundfont is not None:
-        if not Path(soundfont).is_file():
-            raise UserError(f"SoundFont not found: {soundfont}")
-        return soundfont
-    for candidate in SOUNDFONTS:
-        if Path(candidate).is_file():
-            return candidate
-    raise UserError(f"no General-MIDI SoundFont found ({' or '.join(SOUNDFONTS)}); install one with: "
-                    "apt-get install fluid-soundfont-gm (or timgm6mb-soundfont), or pass --soundfont FILE")
+    if soundfont:
+        return [check_soundfont(p) for p in ([soundfont] if isinstance(soundfont, str) else soundfont)]
+    found = [check_soundfont(p) for p in SOUNDFONTS if Path(p).is_file()]
+    if not found:
+        raise UserError(f"no General-MIDI SoundFont found ({' or '.join(SOUNDFONTS)}); install one with: "
+                        "apt-get install fluid-soundfont-gm (or timgm6mb-soundfont), or pass --soundfont FILE")
+    return found if all_soundfonts else found[:1]
 
 
 def make_corpus(out_dir, counts: dict, seed: int = 0, fs: int = 16000, min_sec: float = 3.0,
-                max_sec: float = 8.0, soundfont: str | None = None, jobs: int = 2,
-                top_db: float = 30.0, overwrite: bool = False) -> dict:
+                max_sec: float = 8.0, soundfont: str | list[str] | None = None, jobs: int = 2,
+                top_db: float = 30.0, engines: tuple[str, ...] = ("espeak",), all_soundfonts: bool = False,
+                augment: AugmentOptions | None = None, augment_splits: tuple[str, ...] = ("train",),
+                overwrite: bool = False) -> dict:
     """Render the surrogate corpora into ``out_dir`` and write ``manifest.json``.
 
     Everything is rendered into a temporary folder that replaces ``out_dir`` only at the end, so a failed
@@ -293,17 +384,26 @@ def make_corpus(out_dir, counts: dict, seed: int = 0, fs: int = 16000, min_sec: 
     Args:
         counts: ``{"speech": {"train": n, "val": n, "test": n}, "flute": {...}}``.
         min_sec, max_sec: range of the target duration of each file (before trimming).
+        soundfont, all_soundfonts: see :func:`find_tools`.
         jobs: parallel renderer processes (1 or 2).
+        engines: speech synthesisers among espeak, flite, festival.
+        augment, augment_splits: augmentation (``data/augment.py``) of the files of these splits.
 
     Returns:
         the manifest (also written to ``out_dir/manifest.json``).
     """
     if not 0 < min_sec <= max_sec:
         raise UserError(f"need 0 < --min-sec <= --max-sec, got {min_sec} and {max_sec}")
+    unknown_splits = sorted(set(augment_splits) - set(SPLITS))
+    if unknown_splits:
+        raise UserError(f"unknown split(s) to augment: {unknown_splits}; choose among {', '.join(SPLITS)}")
+    engines = tuple(dict.fromkeys(engines))
     out_dir = Path(out_dir)
     check_out_dir(out_dir, overwrite, ("speech", "flute", "manifest.json"))
-    soundfont = find_tools(sum(counts["speech"].values()) > 0, sum(counts["flute"].values()) > 0, soundfont)
-    planned = plan_jobs(counts, seed, min_sec, max_sec)
+    soundfonts = find_tools(sum(counts["speech"].values()) > 0, sum(counts["flute"].values()) > 0, soundfont,
+                            engines, all_soundfonts)
+    planned = plan_jobs(counts, seed, min_sec, max_sec, engines, tuple(soundfonts), augment, augment_splits, fs)
+    soundfont = soundfonts[0] if soundfonts else None
     start = time.monotonic()
     with staged_dir(out_dir) as staging:
         with tempfile.TemporaryDirectory(prefix=".render-", dir=staging) as tmp:
@@ -313,12 +413,15 @@ def make_corpus(out_dir, counts: dict, seed: int = 0, fs: int = 16000, min_sec: 
                 files = list(tqdm(results, total=len(planned), desc="rendering", disable=None))
             finally:
                 pool.shutdown(cancel_futures=True)
-        manifest = _write_manifest(staging, files, fs, seed, soundfont, top_db, time.monotonic() - start)
+        extra = {"soundfonts": soundfonts, "engines": list(engines),
+                 "augment": augment.as_dict() if augment is not None and augment.enabled else None,
+                 "augment_splits": list(augment_splits)}
+        manifest = _write_manifest(staging, files, fs, seed, soundfont, top_db, time.monotonic() - start, extra)
     return manifest
 
 
 def _write_manifest(out_dir: Path, files: list[dict], fs: int, seed: int, soundfont: str | None, top_db: float,
-                    seconds: float) -> dict:
+                    seconds: float, extra: dict | None = None) -> dict:
     summary = {source: {split: {"files": 0, "minutes": 0.0} for split in SPLITS}
                for source in ("speech", "flute")}
     for f in files:
@@ -327,10 +430,38 @@ def _write_manifest(out_dir: Path, files: list[dict], fs: int, seed: int, soundf
     for splits in summary.values():
         for info in splits.values():
             info["minutes"] = round(info["minutes"], 2)
-    manifest = {"fs": fs, "seed": seed, "soundfont": soundfont, "peak": PEAK, "top_db": top_db,
+    manifest = {"fs": fs, "seed": seed, "soundfont": soundfont, **(extra or {}), "peak": PEAK, "top_db": top_db,
                 "render_seconds": round(seconds, 1), "summary": summary, "files": files}
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+# Ranges of --aug-all (each overridden by its own flag).
+AUG_ALL = {"speed": (0.85, 1.15), "tempo": (0.85, 1.15), "pitch": (-2.0, 2.0), "tilt": (-3.0, 3.0), "eq": 6.0,
+           "reverb": (0.15, 0.8), "noise_snr": (30.0, 50.0), "gain_db": (-12.0, 0.0)}
+
+
+def _range(text: str) -> tuple[float, float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN,MAX (two numbers), got {text!r}") from None
+    return low, high
+
+
+def augment_options(args: argparse.Namespace) -> AugmentOptions:
+    """The :class:`AugmentOptions` of the ``--aug-*`` flags (``--aug-all`` fills the unset ones)."""
+    def pick(name, value):
+        return value if value is not None else (AUG_ALL[name] if args.aug_all else None)
+
+    try:
+        return AugmentOptions(speed=pick("speed", args.aug_speed), tempo=pick("tempo", args.aug_tempo),
+                              pitch=pick("pitch", args.aug_pitch), tilt=pick("tilt", args.aug_tilt),
+                              eq_db=pick("eq", args.aug_eq) or 0.0, rt60=pick("reverb", args.aug_reverb),
+                              drr_db=args.aug_drr, noise_snr=pick("noise_snr", args.aug_noise_snr),
+                              gain_db=pick("gain_db", args.aug_gain_db), prob=args.aug_prob)
+    except ValueError as err:
+        raise UserError(f"augmentation flags: {err}") from None
 
 
 def main() -> None:
@@ -345,18 +476,44 @@ def main() -> None:
     parser.add_argument("--max-sec", type=float, default=8.0, help="longest target duration per file")
     parser.add_argument("--fs", type=int, default=16000)
     parser.add_argument("--top-db", type=float, default=30.0, help="silence trimming threshold")
-    parser.add_argument("--soundfont", default=None,
-                        help="General-MIDI .sf2 (default: FluidR3_GM or TimGM6mb in /usr/share/sounds/sf2)")
+    parser.add_argument("--engines", default="espeak",
+                        help="comma list of speech synthesisers: espeak, flite, festival (default espeak)")
+    parser.add_argument("--soundfont", action="append", default=None,
+                        help="General-MIDI .sf2, repeatable (default: FluidR3_GM or TimGM6mb in /usr/share/sounds/sf2)")
+    parser.add_argument("--all-soundfonts", action="store_true",
+                        help="render each flute file with one of every installed GM SoundFont (seeded choice)")
     parser.add_argument("--jobs", type=int, default=2, choices=(1, 2), help="parallel renderers")
     parser.add_argument("--overwrite", action="store_true", help="replace a corpus already in --out")
+    aug = parser.add_argument_group("augmentation (data/augment.py; seeded, recorded per file in manifest.json)")
+    aug.add_argument("--aug-all", action="store_true",
+                     help="enable every step with the ranges " + ", ".join(f"{k} {v}" for k, v in AUG_ALL.items()))
+    aug.add_argument("--aug-speed", type=_range, metavar="MIN,MAX",
+                     help="speed factor (tempo and pitch), e.g. 0.85,1.15")
+    aug.add_argument("--aug-tempo", type=_range, metavar="MIN,MAX", help="tempo factor at constant pitch")
+    aug.add_argument("--aug-pitch", type=_range, metavar="MIN,MAX", help="pitch shift in semitones")
+    aug.add_argument("--aug-tilt", type=_range, metavar="MIN,MAX", help="spectral tilt in dB per octave")
+    aug.add_argument("--aug-eq", type=float, metavar="DB", help="largest |gain| of 1-3 random peaking EQ bands")
+    aug.add_argument("--aug-reverb", type=_range, metavar="MIN,MAX", help="room reverberation time RT60 in seconds")
+    aug.add_argument("--aug-drr", type=_range, metavar="MIN,MAX", default=(0.0, 12.0),
+                     help="direct-to-reverberant ratio in dB (default 0,12)")
+    aug.add_argument("--aug-noise-snr", type=_range, metavar="MIN,MAX", help="SNR in dB of added white/pink noise")
+    aug.add_argument("--aug-gain-db", type=_range, metavar="MIN,MAX",
+                     help="gain in dB after peak normalisation (<= 0)")
+    aug.add_argument("--aug-prob", type=float, default=0.5, help="probability of each enabled step (default 0.5)")
+    aug.add_argument("--aug-splits", default="train", help="comma list of splits to augment (default train)")
     args = parser.parse_args()
     counts = {source: {split: getattr(args, f"{source}_{split}") for split in SPLITS}
               for source in ("speech", "flute")}
     if any(n < 0 for c in counts.values() for n in c.values()):
         raise UserError("file counts must be >= 0")
+    engines = tuple(e.strip() for e in args.engines.split(",") if e.strip())
+    if not engines:
+        raise UserError("--engines: name at least one of espeak, flite, festival")
     manifest = make_corpus(args.out, counts, seed=args.seed, fs=args.fs, min_sec=args.min_sec,
                            max_sec=args.max_sec, soundfont=args.soundfont, jobs=args.jobs, top_db=args.top_db,
-                           overwrite=args.overwrite)
+                           overwrite=args.overwrite, engines=engines, all_soundfonts=args.all_soundfonts,
+                           augment=augment_options(args),
+                           augment_splits=tuple(s.strip() for s in args.aug_splits.split(",") if s.strip()))
     for source, splits in manifest["summary"].items():
         for split, info in splits.items():
             print(f"{args.out}/{source}/{split}: {info['files']} files, {info['minutes']:.2f} min")

@@ -10,6 +10,7 @@ Notation (shapes: B mixtures, N sources, T frames, F frequency bins):
 
 Equation -> function:
 
+- level normalisation (not in the paper)  -> :func:`level_gain`
 - (6.1) observation variance              -> :func:`observation_variance`
 - (6.2) initialisation                    -> :func:`initial_prior_variance`
 - (6.3) E-S, Wiener-like fusion (one t)   -> :func:`es_posterior`; recursion over t -> :func:`es_step`
@@ -54,6 +55,8 @@ class VEMOptions:
         finetune: one Adam step per iteration on each DVAE (6.6), on copies of the DVAEs.
         lr: Adam learning rate for fine-tuning.
         beta: KL weight of the fine-tuning loss (4.5).
+        mixture_power_db: every mixture is scaled so that the mean power of its STFT is this many dB
+            (see :func:`level_gain`) and the estimates are scaled back; None keeps the input level.
     """
 
     n_iter: int = 70
@@ -64,6 +67,7 @@ class VEMOptions:
     finetune: bool = False
     lr: float = 1e-3
     beta: float = 0.01
+    mixture_power_db: float | None = 15.0
 
     def __post_init__(self):
         if self.es_power not in ES_POWER:
@@ -92,6 +96,25 @@ class VEMResult:
     eta: Tensor
     v_theta: Tensor
     history: dict[str, list] = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- level
+def level_gain(mix_power: Tensor, reference_db: float) -> Tensor:
+    """Power gain that brings the mean STFT power of each mixture to ``10^(reference_db / 10)``.
+
+    The DVAEs learned absolute power spectra: their features are log-powers standardised with
+    fixed training statistics and their decoders output absolute variances, so a mixture 20 dB
+    louder than the training data is out of their domain (issue 10, defect 7: SI-SDR about -40 dB
+    at a gain of 32768). Scaling every mixture to one reference level, and the estimates back,
+    makes the VEM gain-invariant. The mean power (not the mean log-power) is used because it varies
+    least between mixtures of the training kind (about +-1.5 dB against +-6 dB for the log-power).
+    Silent or non-finite mixtures keep gain 1.
+
+    Shape: mix_power (B, T, F) -> (B,).
+    """
+    mean = mix_power.mean(dim=(1, 2))
+    usable = torch.isfinite(mean) & (mean > 0)
+    return torch.where(usable, 10.0 ** (reference_db / 10.0) / torch.where(usable, mean, 1.0), 1.0)
 
 
 # ----------------------------------------------------------------------------- (6.1)
@@ -245,6 +268,10 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
             on_iteration: Callable[[int, Tensor, Tensor, Tensor], None] | None = None) -> VEMResult:
     """MixDVAE VEM for SC-ASS (§6) on a batch of mixtures.
 
+    With ``options.mixture_power_db`` set, each mixture is first scaled to the reference level
+    (:func:`level_gain`); ``mu``, ``v`` and ``v_theta`` are returned (and passed to
+    ``on_iteration``) at the input's level.
+
     Initialisation (6.2): v_theta^(0) from each DVAE's reconstruction of the mixture power and
     eta^(0) = 1/N; the first E-S step fuses v_theta^(0) directly (there is no z yet). Every
     iteration then runs E-S (6.3, recursive over t from the second iteration on), E-W (6.5),
@@ -278,6 +305,12 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
     with grad_context:
         x = mix_stft
         mix_power = x.real.square() + x.imag.square()
+        gain = torch.ones(x.shape[0], dtype=mix_power.dtype, device=x.device)
+        if options.mixture_power_db is not None:
+            gain = level_gain(mix_power, options.mixture_power_db)
+            x = x * gain.sqrt()[:, None, None]
+            mix_power = mix_power * gain[:, None, None]
+        power_back = (1.0 / gain)[:, None, None, None]           # (B, 1, 1, 1): to the input's level
         v_x = observation_variance(mix_power, options.ratio_v_theta_x, options.v_x_floor)
         eta = torch.full((x.shape[0], num_src, *x.shape[1:]), 1.0 / num_src, dtype=v_x.dtype, device=x.device)
         v_theta = initial_prior_variance(dvaes, mix_power)
@@ -296,5 +329,6 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
             # After a fine-tuning step the weights changed: the recurrence must be recomputed.
             z = ez_step(dvaes, power, options.z_mode, None if options.finetune else h)
             if on_iteration is not None:
-                on_iteration(i, mu, v, eta)
+                on_iteration(i, mu * power_back.sqrt(), v * power_back, eta)
+        mu, v, v_theta = mu * power_back.sqrt(), v * power_back, v_theta * power_back
     return VEMResult(mu=mu, v=v, eta=eta, v_theta=v_theta, history=history)

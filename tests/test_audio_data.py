@@ -15,6 +15,7 @@ import torch
 
 from data import scass_surrogate_corpus as corpus
 from data.audio_dataset import SpectrogramDataset
+from data.augment import AugmentOptions
 from data.mixture_dataset import MixtureDataset, collate
 from data import scass_mixture_audio_generation as mixture_generation
 from data.scass_mixture_audio_generation import make_mixtures, scale_to_snr, valid_offsets
@@ -296,3 +297,65 @@ def test_surrogate_corpus_tiny_run(tmp_path):
         x = load_audio(tmp_path / name, FS)
         assert info.samplerate == FS and info.channels == 1
         assert 0.5 < len(x) / FS < 6 and np.abs(x).max() == pytest.approx(0.9, abs=1e-3)
+
+
+# --- broader surrogate corpus: engines, SoundFonts, augmentation -------------------------
+def test_default_plan_is_the_espeak_corpus_and_extra_streams_leave_it_alone():
+    counts = {s: {"train": 6, "val": 2, "test": 2} for s in ("speech", "flute")}
+    plain = corpus.plan_jobs(counts, 0, 3.0, 8.0)
+    assert {j["engine"] for j in plain if j["source"] == "speech"} == {"espeak"}
+    augmented = corpus.plan_jobs(counts, 0, 3.0, 8.0, soundfonts=("a.sf2", "b.sf2"),
+                                 augment=AugmentOptions(speed=(0.85, 1.15), noise_snr=(30, 50), prob=1.0))
+    for a, b in zip(plain, augmented):
+        assert {k: v for k, v in b.items() if k not in ("augment", "soundfont")} == a
+        assert ("augment" in b) == (b["split"] == "train")           # only train is augmented by default
+    assert {j["soundfont"] for j in augmented if j["source"] == "flute"} == {"a.sf2", "b.sf2"}
+
+
+def test_every_engine_is_planned_and_test_voices_are_unseen():
+    counts = {"speech": {"train": 60, "val": 0, "test": 30}, "flute": {"train": 0, "val": 0, "test": 0}}
+    jobs = corpus.plan_jobs(counts, 1, 3.0, 4.0, engines=("espeak", "flite", "festival"))
+    train = {(j["engine"], j["voice"]) for j in jobs if j["split"] == "train"}
+    test = {(j["engine"], j["voice"]) for j in jobs if j["split"] == "test"}
+    assert {e for e, _ in train} == {"espeak", "flite", "festival"}
+    assert not train & test and ("festival", "kal_diphone") not in train
+
+
+def test_musescore_general_soundfont_is_refused_even_behind_a_symlink(tmp_path):
+    target = tmp_path / "MuseScore_General.sf2"
+    target.write_bytes(b"RIFF")
+    link = tmp_path / "default-GM.sf2"
+    link.symlink_to(target)
+    for path in (target, link):
+        with pytest.raises(UserError, match="reserved"):
+            corpus.check_soundfont(str(path))
+
+
+def test_unknown_engine_and_split_are_clear_errors(tmp_path):
+    with pytest.raises(UserError, match="unknown speech engine 'svox'"):
+        corpus.find_tools(True, False, None, engines=("svox",))
+    counts = {s: {"train": 1, "val": 0, "test": 0} for s in ("speech", "flute")}
+    with pytest.raises(UserError, match="unknown split"):
+        corpus.make_corpus(tmp_path, counts, augment_splits=("training",))
+
+
+@pytest.mark.skipif(not all(shutil.which(t) for t in ("flite", "text2wave", "fluidsynth"))
+                    or sum(Path(p).is_file() for p in corpus.SOUNDFONTS) < 2,
+                    reason="flite, festival, fluidsynth or two GM SoundFonts are not installed")
+def test_broad_corpus_tiny_run_renders_every_engine_with_augmentation(tmp_path, monkeypatch):
+    counts = {"speech": {"train": 4, "val": 0, "test": 0}, "flute": {"train": 2, "val": 0, "test": 0}}
+    voices = ("flite:awb", "festival:ked_diphone")
+    options = AugmentOptions(speed=(0.9, 1.1), rt60=(0.2, 0.4), gain_db=(-6, -6), prob=1.0)
+    # one voice per engine (the HTS voice is the slow one): keeps the test to seconds
+    monkeypatch.setattr(corpus, "ENGINE_VOICES", {"flite": (("awb",), ("kal16",)),
+                                                  "festival": (("ked_diphone",), ("kal_diphone",))})
+    manifest = corpus.make_corpus(tmp_path, counts, seed=3, min_sec=1.5, max_sec=2.0, jobs=1,
+                                  engines=("flite", "festival"), all_soundfonts=True, augment=options)
+    speech = [f for f in manifest["files"] if f["source"] == "speech"]
+    assert {f"{f['engine']}:{f['voice']}" for f in speech} <= set(voices) and len(speech) == 4
+    for f in manifest["files"]:
+        x = load_audio(tmp_path / f["path"], FS)
+        assert f["augment"]["gain_db"] == -6
+        assert np.abs(x).max() == pytest.approx(0.9 * 10 ** (-6 / 20), abs=1e-3)
+    assert tuple(manifest["augment"]["speed"]) == (0.9, 1.1)
+    assert {f["soundfont"] for f in manifest["files"] if f["source"] == "flute"} <= set(manifest["soundfonts"])

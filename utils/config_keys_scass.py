@@ -29,6 +29,10 @@ VEM_SCASS = [
         low=1e-12),
     Key("VEM", "v_x_floor", "float", 1e-8, help="lower bound of v_x, so silent bins keep a positive variance (6.1)",
         low=1e-30),
+    Key("VEM", "mixture_power_db", "float", 15.0,
+        help="every mixture is scaled so that the mean power of its STFT is this many dB (the level of the "
+             "DVAEs' training data), and the estimates back: separation does not depend on the input gain",
+        low=-100.0, high=100.0),
     Key("VEM", "es_power", "choice", "sample",
         help="what drives the DVAE recurrence in E-S (6.3): the power of a sample of q(s_{t-1}) (original) "
              "or its expected power",

