@@ -47,7 +47,7 @@ from utils.config_keys_scass import BASELINES, METRICS, SOURCE_NAMES, VEM_SCASS
 from utils.errors import UserError, run_main
 from utils.metric_tracker import MetricTracker
 from utils.output_dir import atomic_write_bytes
-from utils.run_dir import check_output_root, get_logger, make_run_dir
+from utils.run_dir import LogBuffer, check_output_root, get_logger, make_run_dir, route_library_logs
 from utils.stft import STFT
 
 # utils.audio_io (scipy.signal) and utils.scass_plots (matplotlib) are imported where they are
@@ -57,10 +57,6 @@ METHOD_ORDER = ("MixDVAE", "NMF", "Mixture", "IBM")
 TABLE_METRICS = ("si_sdr", "pesq", "estoi", "sdr", "sir", "sar")   # RMSE stays in the CSV / JSON
 LABELS = {"si_sdr": "SI-SDR", "pesq": "PESQ", "estoi": "ESTOI", "sdr": "SDR", "sir": "SIR", "sar": "SAR",
           "rmse": "RMSE"}
-# Loggers of the library modules whose notices (resampling, folding, skipped files, metric
-# failures) belong in the run's console and log file.
-LIBRARY_LOGGERS = ("utils", "data", "model", "py.warnings")
-
 
 # --------------------------------------------------------------------------- validation
 def load_cfg(path: str) -> tuple[Config, dict]:
@@ -189,25 +185,6 @@ def _read_json(path: Path) -> dict:
 
 
 # --------------------------------------------------------------------------- outputs
-class _Buffer(logging.Handler):
-    """Keeps the records logged before the run directory exists, to replay them into log.txt."""
-
-    def __init__(self):
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record):
-        self.records.append(record)
-
-
-def _route_library_logs(logger: logging.Logger) -> None:
-    for name in LIBRARY_LOGGERS:
-        lib = logging.getLogger(name)
-        lib.handlers = list(logger.handlers)
-        lib.setLevel(logging.INFO)
-        lib.propagate = False
-
-
 def _write_text_atomic(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode())
 
@@ -331,9 +308,9 @@ def main() -> None:
     np.random.seed(tr["seed"])
 
     logger = get_logger(None, user["logger_type"])   # console now (types 1, 3); log.txt once the run dir exists
-    buffer = _Buffer()
+    buffer = LogBuffer()
     logger.addHandler(buffer)
-    _route_library_logs(logger)
+    route_library_logs(logger)
     log = logger.info
 
     stft = STFT.from_config(cfg["STFT"])
@@ -348,11 +325,10 @@ def main() -> None:
     if user["logger_type"] in (2, 3):
         file_handler = logging.FileHandler(run_dir / "log.txt")
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-        for record in buffer.records:
-            file_handler.handle(record)
+        buffer.replay(file_handler)
         logger.addHandler(file_handler)
     logger.removeHandler(buffer)
-    _route_library_logs(logger)
+    route_library_logs(logger)
 
     log(f"run directory: {run_dir}")
     log(f"{stft}; {len(dataset)} mixtures of {frame_cfg['sequence_len']} frames from {user['data_dir']}")
