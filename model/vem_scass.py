@@ -99,6 +99,9 @@ class VEMResult:
 
 
 # ----------------------------------------------------------------------------- level
+SILENT_POWER = 1e-30   # mean STFT power below which a mixture is treated as silent by level_gain
+
+
 def level_gain(mix_power: Tensor, reference_db: float) -> Tensor:
     """Power gain that brings the mean STFT power of each mixture to ``10^(reference_db / 10)``.
 
@@ -108,12 +111,13 @@ def level_gain(mix_power: Tensor, reference_db: float) -> Tensor:
     at a gain of 32768). Scaling every mixture to one reference level, and the estimates back,
     makes the VEM gain-invariant. The mean power (not the mean log-power) is used because it varies
     least between mixtures of the training kind (about +-1.5 dB against +-6 dB for the log-power).
-    Silent or non-finite mixtures keep gain 1.
+    Silent mixtures (mean power below :data:`SILENT_POWER`, where the float32 gain would overflow)
+    and non-finite ones keep gain 1.
 
     Shape: mix_power (B, T, F) -> (B,).
     """
     mean = mix_power.mean(dim=(1, 2))
-    usable = torch.isfinite(mean) & (mean > 0)
+    usable = torch.isfinite(mean) & (mean > SILENT_POWER)
     return torch.where(usable, 10.0 ** (reference_db / 10.0) / torch.where(usable, mean, 1.0), 1.0)
 
 

@@ -92,11 +92,12 @@ def test_level_gain_brings_every_mixture_to_the_reference_mean_power():
 
 
 def test_level_gain_leaves_silent_and_non_finite_mixtures_alone():
-    power = torch.ones(3, 4, 5)
+    power = torch.ones(4, 4, 5)
     power[0] = 0.0
     power[1, 0, 0] = float("nan")
+    power[3] = 1e-40                        # below float32's normal range: its gain would overflow to inf
     gain = level_gain(power, 15.0)
-    assert gain[0] == 1.0 and gain[1] == 1.0
+    assert gain[0] == 1.0 and gain[1] == 1.0 and gain[3] == 1.0
     assert torch.isclose(gain[2], torch.tensor(10 ** 1.5))
 
 
