@@ -159,8 +159,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if any(z not in ("sample", "mean") for z in args.z_modes):
         raise UserError(f"--z-modes: expected sample and/or mean, got {args.z_modes}")
-    if not (args.taus and args.init_lens and args.z_modes and args.accels):
-        raise UserError("every grid (--taus, --init-lens, --z-modes, --accels) needs at least one value")
+    if not (args.taus and args.init_lens and args.z_modes and args.var_scales and args.accels):
+        raise UserError("every grid (--taus, --init-lens, --z-modes, --var-scales, --accels) needs at least one value")
+    if any(v <= 0 for v in args.var_scales):
+        raise UserError(f"--var-scales: expected positive numbers, got {args.var_scales}")
     return args
 
 
