@@ -295,8 +295,10 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     log(f"baselines: {', '.join(baselines) or 'none'}")
 
     def dvae(srnn):
+        # the propagate/smoother E-S needs a decoder anchored on s_{t-1}: other DVAEs keep the paper's filter
+        es_mode = vem["dvae_es"] if srnn.increments else "filter"
         return SRNNDynamics(srnn, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
-                            var_scale=vem["dvae_var_scale"])
+                            var_scale=vem["dvae_var_scale"], es_mode=es_mode)
 
     labels = {**METHODS, **{f"mixdvae:{name}": f"MixDVAE-{name}" for name in extra}}
     runs = {"mixdvae": (dvae(model), settings), **kalman_methods(cfg, settings)}

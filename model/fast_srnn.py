@@ -11,9 +11,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from model.fusion import fuse_gaussians
+from model.fusion import fuse_gaussians, rts_identity_backward
 from model.losses import HALF_LOG_2PI
 from model.srnn import LOGVAR_BOUND, SRNN, bound_logvar
+
+ES_MODES = ("filter", "propagate", "smoother")
 
 
 def _dense_layers(module: torch.nn.Module) -> list[tuple[Tensor, Tensor, str | None]]:
@@ -104,11 +106,21 @@ class FastSRNN:
             back to :meth:`SRNN.inference`.
         var_scale: multiplies the decoder variance sigma^2_theta in :meth:`filter` (variance inflation, E-S
             only; 1 = the model's own variance).
+        es_mode: E-S of :meth:`filter`. "filter" (the paper): the prior of s_t is N(mu_theta, var_scale
+            sigma^2_theta). "propagate": its variance also carries the posterior variance of s_{t-1}, on
+            which an increments decoder's mean is anchored (mu_theta = s_{t-1} + d_t). "smoother":
+            "propagate" followed by a Rauch-Tung-Striebel backward pass with the increments d_t held fixed,
+            so each s_t also sees the later observations. The last two need ``increments``.
     """
 
     @torch.no_grad()
-    def __init__(self, model: SRNN, var_scale: float = 1.0):
-        self.model, self.var_scale = model, var_scale
+    def __init__(self, model: SRNN, var_scale: float = 1.0, es_mode: str = "filter"):
+        if es_mode not in ES_MODES:
+            raise ValueError(f"es_mode must be one of {', '.join(ES_MODES)}, got {es_mode!r}")
+        if es_mode != "filter" and not model.increments:
+            raise ValueError(f"es_mode {es_mode!r} needs a DVAE trained with increments "
+                             "(its decoder mean must be anchored on s_{t-1})")
+        self.model, self.var_scale, self.es_mode = model, var_scale, es_mode
         mean, std = model.feat_mean.detach(), model.feat_std.detach()
         D, Z, lstm = model.x_dim, model.z_dim, model.rnn_h
         H = self.H = lstm.hidden_size
@@ -217,8 +229,9 @@ class FastSRNN:
         w_h = W1[:, :H]
         hs = [prec.new_zeros(H, M) for _ in range(L)]
         cs = [prec.new_zeros(H, M) for _ in range(L)]
-        means, variances, h_top = [], [], []
-        m_prev = m_prev2 = None
+        means, variances, h_top, prior_means, prior_vars = [], [], [], [], []
+        m_prev = m_prev2 = var = None
+        propagate = self.es_mode != "filter"
         for t in range(T):
             for layer in range(L):
                 if layer > 0:
@@ -237,13 +250,19 @@ class FastSRNN:
                 out = _apply(rest, _act(torch.addmm(zproj[t], w_h, hs[-1]), act1))   # (2D, M)
                 mu = out[:D] + m_prev if self.increments else out[:D]
                 v = torch.exp(torch.clamp(out[D:], self.logvar_lo, self.logvar_hi)).mul_(self.var_scale)
+                if propagate:
+                    v = v + var
+            prior_means.append(mu)
+            prior_vars.append(v)
             m_prev2 = m_prev
             m_prev, var = fuse_gaussians(prec[t], info[t], mu, v)
             means.append(m_prev)
             variances.append(var)
-        m = torch.stack(means)
+        m, var = torch.stack(means), torch.stack(variances)
         self.last = (m, torch.stack(h_top))
-        return m, torch.stack(variances)
+        if self.es_mode == "smoother":
+            return rts_identity_backward(m, var, torch.stack(prior_means), torch.stack(prior_vars))
+        return m, var
 
     def loss(self, m: Tensor, enc: dict[str, Tensor], beta: float) -> Tensor:
         """(4.5) the DVAE loss of x = m with the encoder pass ``enc`` (:meth:`encode`), as :meth:`SRNN.loss`

@@ -49,6 +49,7 @@ def method_specs(args: argparse.Namespace, base) -> list[MethodSpec]:
             for text in args.dvae:
                 label, path = parse_dvae(text)
                 specs.append(MethodSpec(label, kind, path, z_mode=args.z_mode, dvae_var_scale=args.var_scale,
+                                        dvae_es=args.dvae_es,
                                         **defaults))
         else:
             specs.append(MethodSpec(KINDS[kind], kind, accel_std_ratio=args.accel, **defaults))
@@ -146,6 +147,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--init-len", type=int, default=None, help="init_subseq_len (default: --config)")
     ap.add_argument("--z-mode", choices=("sample", "mean"), default="sample")
     ap.add_argument("--var-scale", type=float, default=1.0, help="MixDVAE dvae_var_scale")
+    ap.add_argument("--dvae-es", choices=("filter", "propagate", "smoother"), default="filter", help="MixDVAE dvae_es")
     ap.add_argument("--accel", type=float, default=0.01, help="KF-VEM accel_std_ratio")
     ap.add_argument("--config", default="config/cfg_dvae_vem_mot.ini")
     ap.add_argument("--n-iter", type=int, default=None)

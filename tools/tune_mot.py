@@ -36,12 +36,14 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from model.fast_srnn import ES_MODES  # noqa: E402
+
 from utils.errors import UserError, run_main  # noqa: E402
 from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, dataset_metrics, load_split, parse_dvae, \
     reference_vem_settings, score_samples  # noqa: E402
 
 GRID_COLUMNS = ("method", "kind", "checkpoint", "assignment_temperature", "init_subseq_len", "z_mode", "dvae_var_scale",
-                "accel_std_ratio", "idf1", "mota", "ids", "hota", "seconds")
+                "dvae_es", "accel_std_ratio", "idf1", "mota", "ids", "hota", "seconds")
 TUNED = ("mixdvae", "kf_filter", "kf_smoother")
 
 
@@ -66,9 +68,9 @@ def grids(args: argparse.Namespace) -> dict[str, list[MethodSpec]]:
                 raise UserError("--methods mixdvae needs at least one --dvae [NAME=]PATH")
             for text in args.dvae:
                 label, path = parse_dvae(text)
-                out[label] = [MethodSpec(label, kind, path, tau, init, z_mode=z, dvae_var_scale=v)
-                              for tau, init, z, v in itertools.product(args.taus, args.init_lens, args.z_modes,
-                                                                       args.var_scales)]
+                out[label] = [MethodSpec(label, kind, path, tau, init, z_mode=z, dvae_var_scale=v, dvae_es=es)
+                              for tau, init, z, v, es in itertools.product(args.taus, args.init_lens, args.z_modes,
+                                                                           args.var_scales, args.dvae_es)]
         else:
             out[KINDS[kind]] = [MethodSpec(KINDS[kind], kind, None, tau, init, accel_std_ratio=a)
                                 for tau, init, a in itertools.product(args.taus, args.init_lens, args.accels)]
@@ -78,13 +80,14 @@ def grids(args: argparse.Namespace) -> dict[str, list[MethodSpec]]:
 def point_key(spec: MethodSpec) -> tuple:
     dvae = spec.kind == "mixdvae"
     return (spec.label, str(spec.checkpoint or ""), f"{spec.assignment_temperature:g}", str(spec.init_subseq_len),
-            spec.z_mode if dvae else "", f"{spec.dvae_var_scale:g}" if dvae else "",
+            spec.z_mode if dvae else "", f"{spec.dvae_var_scale:g}" if dvae else "", spec.dvae_es if dvae else "",
             "" if dvae else f"{spec.accel_std_ratio:g}")
 
 
 def row_key(row: dict) -> tuple:
     return (row["method"], row["checkpoint"], f"{float(row['assignment_temperature']):g}", row["init_subseq_len"],
             row["z_mode"], f"{float(row.get('dvae_var_scale') or 1):g}" if row["z_mode"] else "",
+            (row.get("dvae_es") or "filter") if row["z_mode"] else "",
             f"{float(row['accel_std_ratio']):g}" if row["accel_std_ratio"] else "")
 
 
@@ -111,7 +114,7 @@ def settings_of(row: dict, clutter_logprob: float | None) -> dict:
            "init_subseq_len": int(row["init_subseq_len"])}
     if row["kind"] == "mixdvae":
         out.update(checkpoint=row["checkpoint"], z_mode=row["z_mode"],
-                   dvae_var_scale=float(row.get("dvae_var_scale") or 1))
+                   dvae_var_scale=float(row.get("dvae_var_scale") or 1), dvae_es=row.get("dvae_es") or "filter")
     else:
         out["accel_std_ratio"] = float(row["accel_std_ratio"])
     if clutter_logprob is not None:
@@ -125,7 +128,8 @@ def best_markdown(best: dict[str, dict], budget: int, data: str) -> str:
              "| method | tau | init_subseq_len | z_mode, var_scale / accel_std_ratio | IDF1 | MOTA | IDs | HOTA |",
              "|---|---|---|---|---|---|---|---|"]
     for label, r in best.items():
-        third = (f"{r['z_mode']}, var x{float(r.get('dvae_var_scale') or 1):g}" if r["kind"] == "mixdvae"
+        third = (f"{r['z_mode']}, var x{float(r.get('dvae_var_scale') or 1):g}, E-S {r.get('dvae_es') or 'filter'}"
+                 if r["kind"] == "mixdvae"
                  else f"accel {float(r['accel_std_ratio']):g}")
         lines.append(f"| {label} | {float(r['assignment_temperature']):g} | {r['init_subseq_len']} | {third} | "
                      f"{float(r['idf1']):.2f} | {float(r['mota']):.2f} | {r['ids']} | {float(r['hota']):.2f} |")
@@ -145,6 +149,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--z-modes", type=lambda s: [v.strip() for v in s.split(",") if v.strip()],
                     default=["sample", "mean"], help="MixDVAE z_mode")
     ap.add_argument("--var-scales", type=floats, default=floats("1"), help="MixDVAE dvae_var_scale")
+    ap.add_argument("--dvae-es", type=lambda s: [v.strip() for v in s.split(",") if v.strip()], default=["filter"],
+                    help="MixDVAE dvae_es: filter, propagate and/or smoother")
     ap.add_argument("--accels", type=floats, default=floats("0.003,0.01"), help="KF-VEM accel_std_ratio")
     ap.add_argument("--config", default="config/cfg_dvae_vem_mot.ini",
                     help="INI giving N_iter_total, init_iter_number, std_ratio, normalisation")
@@ -159,7 +165,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if any(z not in ("sample", "mean") for z in args.z_modes):
         raise UserError(f"--z-modes: expected sample and/or mean, got {args.z_modes}")
-    if not (args.taus and args.init_lens and args.z_modes and args.var_scales and args.accels):
+    if any(v not in ES_MODES for v in args.dvae_es):
+        raise UserError(f"--dvae-es: expected some of {', '.join(ES_MODES)}, got {args.dvae_es}")
+    if not (args.taus and args.init_lens and args.z_modes and args.var_scales and args.dvae_es and args.accels):
         raise UserError("every grid (--taus, --init-lens, --z-modes, --var-scales, --accels) needs at least one value")
     if any(v <= 0 for v in args.var_scales):
         raise UserError(f"--var-scales: expected positive numbers, got {args.var_scales}")
@@ -206,6 +214,7 @@ def main(argv=None) -> None:
                        "init_subseq_len": spec.init_subseq_len,
                        "z_mode": spec.z_mode if spec.kind == "mixdvae" else "",
                        "dvae_var_scale": spec.dvae_var_scale if spec.kind == "mixdvae" else "",
+                       "dvae_es": spec.dvae_es if spec.kind == "mixdvae" else "",
                        "accel_std_ratio": spec.accel_std_ratio if spec.kind != "mixdvae" else "",
                        "idf1": round(100 * float(m["idf1"]), 3), "mota": round(100 * float(m["mota"]), 3),
                        "ids": int(m["ids"]), "hota": round(100 * float(m["hota"]), 3),
@@ -213,7 +222,7 @@ def main(argv=None) -> None:
                 writer.writerow(row)
                 f.flush()
                 rows.append({k: str(v) for k, v in row.items()})
-                third = (f"z {spec.z_mode} var x{spec.dvae_var_scale:g}" if spec.kind == "mixdvae"
+                third = (f"z {spec.z_mode} var x{spec.dvae_var_scale:g} E-S {spec.dvae_es}" if spec.kind == "mixdvae"
                          else f"accel {spec.accel_std_ratio:g}")
                 print(f"[{label} {i + 1}/{len(grid)}] tau {spec.assignment_temperature:g} init "
                       f"{spec.init_subseq_len} " + third
@@ -227,7 +236,7 @@ def main(argv=None) -> None:
                "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio,
                        "clutter_logprob": base.clutter_logprob},
                "grids": {"taus": args.taus, "init_lens": args.init_lens, "z_modes": args.z_modes,
-                         "var_scales": args.var_scales,
+                         "var_scales": args.var_scales, "dvae_es": args.dvae_es,
                          "accels": args.accels},
                "methods": {label: {**settings_of(r, base.clutter_logprob), "val_idf1": float(r["idf1"]),
                                    "val_mota": float(r["mota"]), "val_ids": int(r["ids"]), "val_hota": float(r["hota"])}

@@ -47,6 +47,10 @@ VEM_MOT = [
     Key("VEM", "dvae_var_scale", "float", 1.0,
         help="E-S (5.4) uses dvae_var_scale x the DVAE variance sigma^2_theta (variance inflation; 1 = as trained)",
         low=1e-6, high=1e6),
+    Key("VEM", "dvae_es", "choice", "filter",
+        help="E-S (5.4): filter = the paper's recursion; propagate = the prior variance also carries "
+             "Var(s_{t-1}); smoother = propagate + a backward pass (increments DVAEs only)",
+        choices=("filter", "propagate", "smoother")),
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
     Key("VEM", "update_phi", "bool", False, help="re-estimate the observation variances every iteration (5.6)"),

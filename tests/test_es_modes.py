@@ -1,0 +1,111 @@
+"""E-S variants of MixDVAE-MOT beyond the paper (``[VEM] dvae_es``): the paper's filter, a filter whose prior
+variance also carries Var(s_{t-1}) ("propagate"), and that filter followed by an RTS backward pass
+("smoother"). The increments DVAE's mean is mu_theta = s_{t-1} + d_t, so with d_t held fixed the model is a
+random walk with drift, whose exact posterior the tests compute by a dense solve."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from model.fast_srnn import FastSRNN
+from model.fusion import fuse_gaussians, rts_identity_backward
+from model.vem_mot import SRNNDynamics, VEMSettings
+from tests.test_vem_mot import shuffle, tiny_srnn, track, walkers
+
+torch.set_default_dtype(torch.float32)
+
+
+def random_walk_posterior(prior0, var0, drift, q, y, r):
+    """Exact marginals of s_1 ~ N(prior0, var0), s_t = s_{t-1} + drift_t + N(0, q_t), y_t ~ N(s_t, 1/r_t)
+    (1-D, float64) by building the tridiagonal precision matrix and solving it."""
+    T = y.shape[0]
+    prec = torch.zeros(T, T, dtype=torch.float64)
+    rhs = torch.zeros(T, dtype=torch.float64)
+    prec[0, 0] += 1 / var0
+    rhs[0] += prior0 / var0
+    for t in range(1, T):                       # -(s_t - s_{t-1} - d_t)^2 / (2 q_t)
+        a = 1 / q[t]
+        prec[t, t] += a
+        prec[t - 1, t - 1] += a
+        prec[t, t - 1] -= a
+        prec[t - 1, t] -= a
+        rhs[t] += a * drift[t]
+        rhs[t - 1] -= a * drift[t]
+    prec += torch.diag(r)
+    rhs += r * y
+    cov = torch.linalg.inv(prec)
+    return cov @ rhs, torch.diagonal(cov)
+
+
+def test_rts_backward_gives_the_exact_random_walk_posterior():
+    gen = torch.Generator().manual_seed(0)
+    T = 15
+    drift = torch.randn(T, generator=gen, dtype=torch.float64)
+    q = 0.1 + torch.rand(T, generator=gen, dtype=torch.float64)
+    y = torch.cumsum(drift, 0) + torch.randn(T, generator=gen, dtype=torch.float64)
+    r = torch.rand(T, generator=gen, dtype=torch.float64) * 2
+    r[5:8] = 0.0                                                     # missing observations
+    prior0, var0 = torch.tensor(0.3, dtype=torch.float64), torch.tensor(0.5, dtype=torch.float64)
+    means, variances, mus, ps = [], [], [], []
+    for t in range(T):                                              # the "propagate" forward filter
+        mu, p = (prior0, var0) if t == 0 else (means[-1] + drift[t], variances[-1] + q[t])
+        m, v = fuse_gaussians(r[t], r[t] * y[t], mu, p)
+        means.append(m), variances.append(v), mus.append(mu), ps.append(p)
+    m_s, v_s = rts_identity_backward(torch.stack(means), torch.stack(variances), torch.stack(mus), torch.stack(ps))
+    exact_m, exact_v = random_walk_posterior(prior0, var0, drift, q, y, r)
+    torch.testing.assert_close(m_s, exact_m, atol=1e-10, rtol=1e-9)
+    torch.testing.assert_close(v_s, exact_v, atol=1e-10, rtol=1e-9)
+    assert torch.equal(m_s[-1], means[-1])                          # the last frame is the filter's
+
+
+def filtered(es_mode, prec, z, var_scale=2.0):
+    model = tiny_srnn(1, increments=True)
+    T, D, M = prec.shape
+    gen = torch.Generator().manual_seed(3)
+    x = 0.3 + 0.4 * torch.rand(T, D, M, generator=gen)
+    start = x[0]
+    with torch.no_grad():
+        return FastSRNN(model, var_scale, es_mode).filter(prec, prec * x, start, torch.full((D, M), 1e-5), z)
+
+
+def test_without_observations_propagate_accumulates_the_filter_variances():
+    """With no observation after frame 1 nothing is fused: the means are the DVAE's free run in every mode,
+    the filter's variance is var_scale sigma^2_theta,t and propagate's is its running sum."""
+    T, D, M = 8, 4, 5
+    prec = torch.zeros(T, D, M)
+    prec[0] = 1e4
+    z = torch.randn(T, 3, M, generator=torch.Generator().manual_seed(4))
+    m_f, v_f = filtered("filter", prec, z)
+    m_p, v_p = filtered("propagate", prec, z)
+    torch.testing.assert_close(m_p, m_f)
+    torch.testing.assert_close(v_p[1:], v_p[0] + torch.cumsum(v_f[1:], 0), rtol=1e-5, atol=1e-12)
+
+
+def test_smoother_ends_on_the_filter_and_lets_the_future_move_the_past():
+    T, D, M = 10, 4, 3
+    gen = torch.Generator().manual_seed(5)
+    prec = torch.rand(T, D, M, generator=gen) * 1e3
+    z = torch.randn(T, 3, M, generator=gen)
+    m_p, v_p = filtered("propagate", prec, z)
+    m_s, v_s = filtered("smoother", prec, z)
+    torch.testing.assert_close(m_s[-1], m_p[-1])
+    assert (v_s <= v_p * (1 + 1e-5)).all()                            # smoothing never adds uncertainty
+    assert not torch.allclose(m_s[:-1], m_p[:-1])
+
+
+def test_propagate_and_smoother_need_an_increments_dvae():
+    with pytest.raises(ValueError, match="increments"):
+        FastSRNN(tiny_srnn(), es_mode="smoother")
+    with pytest.raises(ValueError, match="es_mode"):
+        FastSRNN(tiny_srnn(increments=True), es_mode="backward")
+
+
+@pytest.mark.parametrize("es_mode", ["propagate", "smoother"])
+def test_the_vem_tracks_clean_separated_targets_with_every_es_mode(es_mode):
+    gt = walkers()
+    det = shuffle(gt)
+    settings = VEMSettings(n_iter=4, init_iter=3, init_subseq_len=10)
+    result = track(det, gt[:, 0], SRNNDynamics(tiny_srnn(increments=True), z_mode="mean", es_mode=es_mode), settings)
+    assert torch.isfinite(result.tracks).all()
+    assert (result.tracks - torch.as_tensor(gt, dtype=torch.float32)).abs().max() < 5.0
