@@ -36,6 +36,7 @@ import torch
 from tqdm import tqdm
 
 from data.mot_dataset import MOTSampleDataset, collate_mot
+from model.fast_srnn import ES_MODES
 from model.kf_vem import KalmanDynamics
 from model.vem_mot import SRNNDynamics, VEMSettings, run_vem, valid_detections
 from utils.checkpoint import load_dvae
@@ -117,10 +118,11 @@ def load_samples(cfg: Config) -> list[dict]:
 
 
 def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
-    """[Eval] extra_dvae ("name:path, ..."): more MixDVAE rows, each checkpoint loaded and checked against
-    o_dim (not against [Network], which describes saved_dvae: an extra may be non-causal or larger).
+    """[Eval] extra_dvae ("name:path[:es_mode[:var_scale]], ..."): more MixDVAE rows, each checkpoint loaded
+    and checked against o_dim (not against [Network], which describes saved_dvae: an extra may be non-causal
+    or larger). A row may set its own E-S mode and variance inflation; by default it takes [VEM]'s.
 
-    Returns: name -> (model, checkpoint path, its epoch), in the INI's order.
+    Returns: name -> (model, checkpoint path, its epoch, es_mode or None, var_scale or None), in the INI's order.
     """
     where = f"{cfg.path} [Eval] extra_dvae"
     out: dict[str, tuple] = {}
@@ -129,14 +131,29 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
             continue
         name, sep, path = (v.strip() for v in item.partition(":"))
         if not sep or not name or not path:
-            raise UserError(f"{where}: expected name:checkpoint, got {item!r}")
+            raise UserError(f"{where}: expected name:checkpoint[:es_mode[:var_scale]], got {item!r}")
+        es_mode = var_scale = None
+        parts = path.split(":")
+        if len(parts) >= 2 and parts[1].strip() in ES_MODES:
+            path, es_mode = parts[0].strip(), parts[1].strip()
+            if len(parts) == 3:
+                try:
+                    var_scale = float(parts[2])
+                except ValueError:
+                    var_scale = -1.0
+                if not 1e-6 <= var_scale <= 1e6:
+                    raise UserError(f"{where}: {name}: expected a variance scale in [1e-06, 1e+06], got {parts[2]!r}")
+            elif len(parts) > 3:
+                raise UserError(f"{where}: expected name:checkpoint[:es_mode[:var_scale]], got {item!r}")
         if name in out:
             raise UserError(f"{where}: the name {name!r} is used twice")
         model, ckpt = load_dvae(Path(path), head="gaussian", where=where)
         if model.x_dim != cfg["VEM"]["o_dim"]:
             raise UserError(f"{where}: checkpoint {path!r} has x_dim = {model.x_dim} but [VEM] o_dim = "
                             f"{cfg['VEM']['o_dim']}")
-        out[name] = (model, path, ckpt.get("epoch", "?"))
+        if es_mode not in (None, "filter") and not model.increments:
+            raise UserError(f"{where}: {name}: E-S {es_mode!r} needs an increments DVAE, {path!r} is not one")
+        out[name] = (model, path, ckpt.get("epoch", "?"), es_mode, var_scale)
     return out
 
 
@@ -291,20 +308,22 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     log(f"DVAE: {tr['saved_dvae']} (epoch {ckpt.get('epoch', '?')}, {model.num_parameters()} parameters)")
     if user["print_model"]:
         log(str(model))
-    log(f"VEM: {settings}; z_mode {vem['z_mode']}, finetune {tr['finetune']}")
+    log(f"VEM: {settings}; z_mode {vem['z_mode']}, finetune {tr['finetune']}, E-S {vem['dvae_es']}, "
+        f"var x{vem['dvae_var_scale']:g}")
     log(f"baselines: {', '.join(baselines) or 'none'}")
 
-    def dvae(srnn):
+    def dvae(srnn, es_mode=None, var_scale=None):
         # the propagate/smoother E-S needs a decoder anchored on s_{t-1}: other DVAEs keep the paper's filter
-        es_mode = vem["dvae_es"] if srnn.increments else "filter"
+        es_mode = es_mode or (vem["dvae_es"] if srnn.increments else "filter")
         return SRNNDynamics(srnn, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
-                            var_scale=vem["dvae_var_scale"], es_mode=es_mode)
+                            var_scale=var_scale or vem["dvae_var_scale"], es_mode=es_mode)
 
     labels = {**METHODS, **{f"mixdvae:{name}": f"MixDVAE-{name}" for name in extra}}
     runs = {"mixdvae": (dvae(model), settings), **kalman_methods(cfg, settings)}
-    for name, (srnn, path, epoch) in extra.items():
-        runs[f"mixdvae:{name}"] = (dvae(srnn.to(device)), settings)
-        log(f"DVAE of MixDVAE-{name}: {path} (epoch {epoch}, {srnn.num_parameters()} parameters)")
+    for name, (srnn, path, epoch, es_mode, var_scale) in extra.items():
+        runs[f"mixdvae:{name}"] = (dyn := dvae(srnn.to(device), es_mode, var_scale), settings)
+        log(f"DVAE of MixDVAE-{name}: {path} (epoch {epoch}, {srnn.num_parameters()} parameters); "
+            f"E-S {dyn.es_mode}, var x{dyn.var_scale:g}")
     for m in ("kf_filter", "kf_vem"):
         if m in baselines:
             k, s = runs[m]
@@ -385,7 +404,7 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
          "method_settings": {labels[m]: {"assignment_temperature": s.temperature,
                                          "init_subseq_len": s.init_subseq_len}
                              for m, (_, s) in runs.items() if m in methods},
-         "extra_dvae": {f"MixDVAE-{n}": path for n, (_, path, _) in extra.items()},
+         "extra_dvae": {f"MixDVAE-{n}": path for n, (_, path, *_) in extra.items()},
          "seconds": {labels[m]: s for m, s in seconds.items()}, "methods": summary}, indent=2) + "\n")
     log("\n" + table)
     log(f"outputs in {run_dir}")

@@ -32,13 +32,18 @@ def runs(tmp_path_factory):
     common = {"Eval.num_plot_samples": 0, "VEM.assignment_temperature": 0.01, "VEM.init_subseq_len": 10}
     cases = {
         "rows": write_ini(root / "rows.ini", root, root / "syn", **common, **{
-            "User.run_name": "rows", "Eval.extra_dvae": f"nc:{root / 'noncausal.pt'}, again:{root / 'dvae.pt'}",
+            "User.run_name": "rows", "Eval.extra_dvae": f"nc:{root / 'noncausal.pt'}, again:{root / 'dvae.pt'}, "
+                                                   f"var2:{root / 'dvae.pt'}:filter:2",
             "KF.assignment_temperature": 0.5, "KF.filter_init_subseq_len": 5, "KF.filter_accel_std_ratio": 0.003}),
         "inherit": write_ini(root / "inherit.ini", root, root / "syn", **common, **{"User.run_name": "inherit"}),
         "bad_item": write_ini(root / "bad.ini", root, root / "syn", **{"Eval.extra_dvae": "nc"}),
         "twice": write_ini(root / "twice.ini", root, root / "syn",
                            **{"Eval.extra_dvae": f"a:{root / 'dvae.pt'}, a:{root / 'dvae.pt'}"}),
         "missing": write_ini(root / "missing.ini", root, root / "syn", **{"Eval.extra_dvae": "nc:nowhere.pt"}),
+        "es_needs_increments": write_ini(root / "es.ini", root, root / "syn",
+                                         **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:smoother"}),
+        "bad_scale": write_ini(root / "scale.ini", root, root / "syn",
+                               **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:filter:big"}),
     }
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(cases, pool.map(run, cases.values())))
@@ -51,7 +56,7 @@ def test_extra_checkpoints_are_rows_and_kf_has_its_own_settings(runs):
     assert proc.returncode == 0, proc.stderr
     out = run_dir(root, "rows")
     summary = json.loads((out / "summary.json").read_text())
-    assert list(summary["methods"]) == ["MixDVAE", "MixDVAE-nc", "MixDVAE-again", "KF-VEM-filter",
+    assert list(summary["methods"]) == ["MixDVAE", "MixDVAE-nc", "MixDVAE-again", "MixDVAE-var2", "KF-VEM-filter",
                                         "KF-VEM-smoother", "SORT"]
     # the same checkpoint under another name, with the same settings and seed, gives the same row
     assert summary["methods"]["MixDVAE-again"]["idf1"] == pytest.approx(summary["methods"]["MixDVAE"]["idf1"])
@@ -60,6 +65,8 @@ def test_extra_checkpoints_are_rows_and_kf_has_its_own_settings(runs):
     assert settings["KF-VEM-smoother"] == {"assignment_temperature": 0.5, "init_subseq_len": 10}
     assert settings["KF-VEM-filter"] == {"assignment_temperature": 0.5, "init_subseq_len": 5}
     log = (out / "log.txt").read_text()
+    assert "MixDVAE-again: " in log and "E-S filter, var x1" in log          # [VEM]'s E-S and inflation
+    assert "E-S filter, var x2" in log                                       # the row's own inflation
     assert "KF-VEM-filter: tau 0.5, init_subseq_len 5, accel_std_ratio 0.003" in log
     assert "KF-VEM-smoother: tau 0.5, init_subseq_len 10, accel_std_ratio 0.01" in log
     assert (out / "tracks" / "MixDVAE-nc" / "s0.txt").is_file()
@@ -76,7 +83,9 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
 
 
 @pytest.mark.parametrize(("case", "message"), [
-    ("bad_item", r"\[Eval\] extra_dvae: expected name:checkpoint, got 'nc'"),
+    ("bad_item", r"\[Eval\] extra_dvae: expected name:checkpoint\[:es_mode\[:var_scale\]\], got 'nc'"),
+    ("es_needs_increments", r"\[Eval\] extra_dvae: s: E-S 'smoother' needs an increments DVAE"),
+    ("bad_scale", r"\[Eval\] extra_dvae: s: expected a variance scale in \[1e-06, 1e\+06\], got 'big'"),
     ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
     ("missing", r"checkpoint 'nowhere.pt' not found"),
 ])

@@ -13,7 +13,11 @@ Every estimator sees the noisy boxes and is scored against the *clean* trajector
   its process noise is the best of a small grid on this very data (an optimistic baseline);
 - per checkpoint, ``one-step``: the DVAE's causal prediction mu_theta(x_{<t}) with the prior-mean z
   (:meth:`SRNN.predict`), and ``recon``: its reconstruction with the posterior-mean z (:meth:`SRNN.reconstruct`;
-  causal or non-causal as the checkpoint's encoder is).
+  causal or non-causal as the checkpoint's encoder is);
+- per increments checkpoint, ``E-S filter`` / ``E-S smoother``: the DVAE as the dynamics of a one-target VEM
+  (``run_vem`` with N = K = 1, one window, 10 iterations, z_mode mean, ``--var-scale``, the true noise as
+  std_ratio), for each ``[VEM] dvae_es``: the paper's E-S recursion, its variance-propagating form, and that
+  form followed by the backward pass.
 
 Columns: ``px`` = mean over frames of the L2 norm over the 4 coordinates (pixels); ``x1 y1 x2 y2`` = RMSE per
 coordinate (pixels); ``z2`` = mean squared z-score of the error under the model's own variance (1 = calibrated,
@@ -33,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.trajectory_dataset import TrajectoryDataset
 from model.kf_vem import kalman_smoother
-from model.vem_mot import box_sizes
+from model.vem_mot import SRNNDynamics, VEMSettings, box_sizes, run_vem
 from utils.checkpoint import load_dvae
 from utils.errors import run_main
 
@@ -73,9 +77,22 @@ def cv_smoother(noisy: torch.Tensor, std: torch.Tensor, accel_ratio: float) -> t
     return mean.permute(2, 0, 1), post_var.permute(2, 0, 1)
 
 
+def one_target_vem(model: torch.nn.Module, noisy: torch.Tensor, ratio: float, es_mode: str, var_scale: float
+                   ) -> tuple[torch.Tensor, torch.Tensor]:
+    """The DVAE inside a one-target, one-detection VEM (every detection is the source's): (mean, var),
+    (B, T, 4) normalised, from the noisy boxes (B, T, 4) normalised; the first noisy box starts the track."""
+    T = noisy.shape[1]
+    settings = VEMSettings(n_iter=10, init_iter=1, init_subseq_len=T, std_ratio=max(ratio, NOISE_FLOOR),
+                           temperature=1.0, log_elbo=False)
+    dynamics = SRNNDynamics(model, z_mode="mean", var_scale=var_scale, es_mode=es_mode)
+    det = (noisy * PIXELS)[:, :, None]
+    result = run_vem(det, None, det[:, 0], dynamics, settings)
+    return result.tracks[:, :, 0] / PIXELS, result.var[:, :, 0] / PIXELS.square()
+
+
 @torch.no_grad()
 def evaluate(clean: torch.Tensor, models: dict[str, torch.nn.Module], ratios=RATIOS, seed: int = 0,
-             batch: int = 1000) -> list[dict]:
+             batch: int = 1000, var_scale: float = 4.0) -> list[dict]:
     """Rows of {noise, estimator, px, x1, y1, x2, y2, z2}, averaged over sequences."""
     rows = []
     for ratio in ratios:
@@ -92,6 +109,10 @@ def evaluate(clean: torch.Tensor, models: dict[str, torch.nn.Module], ratios=RAT
             for name, model in models.items():
                 ests[f"{name} one-step"] = model.predict(noisy)
                 ests[f"{name} recon"] = model.reconstruct(noisy)
+                if model.increments:
+                    for es_mode in ("filter", "propagate", "smoother"):
+                        ests[f"{name} E-S {es_mode} (var x{var_scale:g})"] = one_target_vem(
+                            model, noisy, ratio, es_mode, var_scale)
             for est_name, (est, var) in ests.items():
                 acc = sums.setdefault(est_name, {"n": 0.0})
                 for k, v in score(est, x, var).items():
@@ -125,6 +146,7 @@ def main() -> None:
     ap.add_argument("--max-seq", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
+    ap.add_argument("--var-scale", type=float, default=4.0, help="E-S variance inflation of the one-target VEM rows")
     args = ap.parse_args()
     torch.set_num_threads(1)
     models = {}
@@ -134,7 +156,7 @@ def main() -> None:
         models[name or Path(path).stem] = model
         print(f"{name or Path(path).stem}: {path} (epoch {ckpt.get('epoch')}, {model.num_parameters()} parameters)")
     clean = TrajectoryDataset(args.val_dir, args.seq_len).boxes[: args.max_seq]
-    rows = evaluate(clean, models, seed=args.seed)
+    rows = evaluate(clean, models, seed=args.seed, var_scale=args.var_scale)
     print(f"{clean.shape[0]} validation sequences of {args.seq_len} frames, errors in pixels at 1920x1080, "
           "frames 3..T")
     print(markdown(rows))

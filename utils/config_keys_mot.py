@@ -76,8 +76,10 @@ VEM_MOT = [
         help="comma list of baselines run next to MixDVAE: kf_filter (KF-VEM, causal Kalman filter), "
              "kf_vem (KF-VEM, RTS smoother), sort (may be empty)"),
     Key("Eval", "extra_dvae", "str", "",
-        help="more MixDVAE rows: comma list of name:checkpoint (e.g. noncausal:model/pretrained/x.pt), each run "
-             "with the [VEM] settings and shown as MixDVAE-<name> (may be empty)"),
+        help="more MixDVAE rows: comma list of name:checkpoint[:dvae_es[:dvae_var_scale]] (e.g. "
+             "noncausal:model/pretrained/x.pt, or causal:model/pretrained/x.pt:filter:8), each run with the [VEM] "
+             "settings (but its own E-S mode and variance inflation when given) and shown as MixDVAE-<name> "
+             "(may be empty)"),
     Key("Eval", "num_plot_samples", "int", 4, help="samples drawn as track figures", low=0),
     Key("Eval", "iou_threshold", "float", 0.5,
         help="smallest IoU for a track to match a ground-truth box (motmetrics, MOTA/IDF1)", low=0.01, high=1.0),
