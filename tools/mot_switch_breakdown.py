@@ -94,6 +94,7 @@ def main() -> None:
     ap.add_argument("--init-subseq-len", type=int, default=30)
     ap.add_argument("--z-mode", default="sample")
     ap.add_argument("--var-scale", type=float, default=1.0)
+    ap.add_argument("--dvae-es", choices=("filter", "propagate", "smoother"), default="filter")
     ap.add_argument("--kf-tau", type=float, default=0.1)
     ap.add_argument("--kf-init-subseq-len", type=int, default=30)
     ap.add_argument("--kf-accel", type=float, default=0.01)
@@ -106,7 +107,8 @@ def main() -> None:
     gt, det = batch["gt"].numpy(), batch["det"].numpy()
     dvae = VEMSettings(init_subseq_len=args.init_subseq_len, temperature=args.tau, log_elbo=False)
     kf = VEMSettings(init_subseq_len=args.kf_init_subseq_len, temperature=args.kf_tau, log_elbo=False)
-    methods = {f"MixDVAE-{n}": (SRNNDynamics(load_dvae(p, head="gaussian")[0], args.z_mode, var_scale=args.var_scale),
+    methods = {f"MixDVAE-{n}": (SRNNDynamics(load_dvae(p, head="gaussian")[0], args.z_mode, var_scale=args.var_scale,
+                                             es_mode=args.dvae_es),
                                 dvae) for n, _, p in (s.partition("=") for s in args.dvae)}
     methods["KF-VEM-filter"] = (KalmanDynamics(args.kf_accel, smooth=False), kf)
     methods["KF-VEM-smoother"] = (KalmanDynamics(args.kf_accel, smooth=True), kf)
