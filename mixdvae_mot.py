@@ -76,6 +76,9 @@ def load_mot_dvae(cfg: Config):
     if model.x_dim != cfg["VEM"]["o_dim"]:
         raise UserError(f"{cfg.path} [VEM] o_dim = {cfg['VEM']['o_dim']} but checkpoint {str(path)!r} has "
                         f"x_dim = {model.x_dim}")
+    if cfg["VEM"]["dvae_es"] != "filter" and not model.increments:
+        raise UserError(f"{cfg.path} [VEM] dvae_es = {cfg['VEM']['dvae_es']} needs an increments DVAE; "
+                        f"checkpoint {str(path)!r} is not one (use filter)")
     return model, ckpt
 
 

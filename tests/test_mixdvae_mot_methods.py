@@ -42,6 +42,7 @@ def runs(tmp_path_factory):
         "missing": write_ini(root / "missing.ini", root, root / "syn", **{"Eval.extra_dvae": "nc:nowhere.pt"}),
         "es_needs_increments": write_ini(root / "es.ini", root, root / "syn",
                                          **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:smoother"}),
+        "main_es": write_ini(root / "main_es.ini", root, root / "syn", **{"VEM.dvae_es": "propagate"}),
         "bad_scale": write_ini(root / "scale.ini", root, root / "syn",
                                **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:filter:big"}),
     }
@@ -85,6 +86,7 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
 @pytest.mark.parametrize(("case", "message"), [
     ("bad_item", r"\[Eval\] extra_dvae: expected name:checkpoint\[:es_mode\[:var_scale\]\], got 'nc'"),
     ("es_needs_increments", r"\[Eval\] extra_dvae: s: E-S 'smoother' needs an increments DVAE"),
+    ("main_es", r"\[VEM\] dvae_es = propagate needs an increments DVAE; checkpoint .*dvae\.pt.* is not one"),
     ("bad_scale", r"\[Eval\] extra_dvae: s: expected a variance scale in \[1e-06, 1e\+06\], got 'big'"),
     ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
     ("missing", r"checkpoint 'nowhere.pt' not found"),
