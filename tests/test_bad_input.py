@@ -1,4 +1,4 @@
-"""Answers to bad input (issue 10): one line ``error: ...`` naming what and where, exit status 2, no
+"""Answers to bad input: one line ``error: ...`` naming what and where, exit status 2, no
 traceback, nothing half-written. One test (or more) per defect of the sweep, named after what it checks.
 
 Defect 7 (audio VEM gain invariance) is covered with the audio VEM, not here.
