@@ -1,9 +1,9 @@
 """What a run's numbers depend on, recorded in its ``summary.json`` under ``"provenance"``.
 
-Seed, code version (git commit, and whether the work tree had uncommitted changes), the versions of
-Python and of the libraries the results go through, the hash of the effective configuration
-(:meth:`utils.config.Config.digest`), the machine and the device. Enough to tell two runs apart, or
-to say why they differ.
+Seed, code version (git commit when the script started, and whether the work tree had uncommitted
+changes), the versions of Python and of the libraries the results go through, the hash of the
+effective configuration (:meth:`utils.config.Config.digest`), the machine and the device. Enough to
+tell two runs apart, or to say why they differ.
 """
 
 from __future__ import annotations
@@ -45,6 +45,10 @@ def package_versions(names: tuple[str, ...] = PACKAGES) -> dict[str, str]:
     return out
 
 
+STARTED = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+CODE_VERSION = git_commit()     # read when the script starts: commits made while it runs do not count
+
+
 def provenance(cfg, seed: int, device) -> dict:
     """The ``"provenance"`` block of a summary JSON.
 
@@ -53,7 +57,7 @@ def provenance(cfg, seed: int, device) -> dict:
         seed: the random seed the run used.
         device: the torch device the run used.
     """
-    commit, dirty = git_commit()
+    commit, dirty = CODE_VERSION
     return {
         "seed": int(seed),
         "git_commit": commit,
@@ -66,5 +70,6 @@ def provenance(cfg, seed: int, device) -> dict:
         "machine": {"hostname": socket.gethostname(), "platform": platform.platform(),
                     "processor": platform.machine(), "cpu_count": os.cpu_count()},
         "device": str(device),
+        "started": STARTED,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
