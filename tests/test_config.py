@@ -225,7 +225,7 @@ def test_effective_ini_reloads_to_the_same_config(good_ini, tmp_path):
     cfg = load_config(good_ini, TRAIN, overrides=["Training.seed=7", "DataFrame.use_random_seq=True"])
     text = cfg.effective_ini()
     assert text.startswith(f"# effective configuration: {good_ini} --set Training.seed=7")
-    assert "seed = 7" in text and "# save_frequency = 10" in text           # a default, as a comment
+    assert "seed = 7" in text and "# max_train_batches = 0" in text         # a default, as a comment
     (tmp_path / "again.ini").write_text(text)
     again = load_config(tmp_path / "again.ini", TRAIN)
     assert again.values == cfg.values and again.digest() == cfg.digest()
@@ -238,9 +238,10 @@ def test_settings_dataclasses_take_their_defaults_from_the_key_lists():
     from utils.config_keys_mot import VEM_MOT
     from utils.config_keys_scass import VEM_SCASS
 
-    mot = {k.name: k.default for k in VEM_MOT}
+    mot = {(k.section, k.name): k.default for k in VEM_MOT}
     scass = {(k.section, k.name): k.default for k in VEM_SCASS}
-    assert VEMSettings().n_iter == mot["N_iter_total"] and VEMSettings().temperature == mot["assignment_temperature"]
-    assert VEMSettings().normalize_range == tuple(mot["normalize_range"])
+    assert VEMSettings().n_iter == mot["VEM", "N_iter_total"]
+    assert VEMSettings().temperature == mot["VEM", "assignment_temperature"]
+    assert VEMSettings().normalize_range == tuple(mot["DataFrame", "normalize_range"])
     assert VEMOptions().ratio_v_theta_x == scass["VEM", "ratio_v_theta_x"]
     assert VEMOptions().beta == scass["Training", "beta"]
