@@ -1,18 +1,18 @@
 """Track N objects with MixDVAE and score it next to KF-VEM and a SORT-style tracker.
 
-    python mixdvae_mot.py config/cfg_dvae_vem_mot.ini
+    python mixdvae_mot.py config/cfg_dvae_vem_mot.ini [--set VEM.N_iter_total=5 ...] [--print-config]
 
-DESIGN §5 (VEM), §7 (baselines), §8.1 (metrics), §10 (outputs). The INI, the DVAE checkpoint
-(against any [Network] keys given) and every sample (N = num_source, at most num_obs detections
-per frame, valid init boxes) are checked first; only then is
-``save_root/MOT_<name>_<timestamp>/`` created, holding:
+The model and the VEM are described equation by equation in docs/method.md (§5 there). The INI
+(with its ``--set`` overrides), the DVAE checkpoint (against any [Network] keys given) and every
+sample (N = num_source, at most num_obs detections per frame, valid init boxes) are checked first;
+only then is ``save_root/MOT_<name>_<timestamp>/`` created, holding:
 
-- the INI copy and ``log.txt``;
-- ``summary.txt`` (the table printed at the end) and ``summary.json``;
-- ``metrics_per_sample.csv`` (one row per sample and method);
+- the effective INI (overrides applied) and ``log.txt``;
+- ``summary.txt`` (the table printed at the end) and ``summary.json`` (with the run's provenance);
+- ``metrics_per_item.csv`` (one row per sample and method);
 - ``metric_per_iteration.csv`` (MOTA/IDF1 after the initialisation and every VEM iteration) and
-  ``elbo_per_iteration.csv`` (§5.8 terms, dataset means);
-- ``tracks/<method>/<sample>.txt`` in MOTChallenge result format (source n = id n + 1);
+  ``elbo_per_iteration.csv`` (ELBO terms, dataset means);
+- ``trackers/``, ``gt/`` and ``seqmaps/``: the MOTChallenge layout TrackEval reads (utils/mot_export.py);
 - ``figures/``: tracks of the first samples over detections and ground truth, MOTA/IDF1 per iteration.
 
 Every method has its own settings: the KF-VEM filter and smoother take tau, the initialisation window and
@@ -22,10 +22,8 @@ checkpoint ("MixDVAE-<name>").
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
-import shutil
 import time
 from dataclasses import replace
 import warnings
@@ -40,10 +38,13 @@ from model.fast_srnn import ES_MODES
 from model.kf_vem import KalmanDynamics
 from model.vem_mot import SRNNDynamics, VEMSettings, run_vem, valid_detections
 from utils.checkpoint import load_dvae
+from utils.cli import script_config, seed_and_threads
 from utils.config import Config, choose_device, comma_list, load_config
 from utils.config_keys_mot import BASELINES, VEM_MOT
 from utils.errors import UserError, run_main
-from utils.run_dir import check_output_root, get_logger, make_run_dir
+from utils.output_dir import atomic_write
+from utils.provenance import provenance
+from utils.run_dir import check_output_root, discard_on_user_error, get_logger, make_run_dir
 
 # pandas, utils.mot_eval (motmetrics, TrackEval, scipy), the SORT baseline and the plots are imported
 # where they are used: together they take seconds to import, and a refused run should answer fast.
@@ -56,9 +57,9 @@ PERCENT = ("mota", "idf1", "idp", "idr", "hota", "deta", "assa")
 
 
 # --------------------------------------------------------------------------- validation
-def load_cfg(path: str) -> tuple[Config, list[str]]:
-    """Parse and validate the INI; returns the config and the baseline list."""
-    cfg = load_config(path, VEM_MOT)
+def load_cfg(path: str, overrides: list[str] = ()) -> tuple[Config, list[str]]:
+    """Parse and validate the INI with its ``--set`` overrides; returns the config and the baseline list."""
+    cfg = load_config(path, VEM_MOT, overrides=overrides)
     if cfg["User"]["task_name"] != "MOT":
         raise UserError(f"{cfg.path} [User] task_name: mixdvae_mot.py needs MOT, got {cfg['User']['task_name']}")
     if len(cfg["DataFrame"]["normalize_range"]) != 2:
@@ -265,29 +266,17 @@ def results_table(tables: dict, num_samples: int) -> str:
 
 # --------------------------------------------------------------------------- main
 def main() -> None:
-    ap = argparse.ArgumentParser(description="MixDVAE multi-object tracking, scored next to KF-VEM and SORT.")
-    ap.add_argument("config", help="INI file, e.g. config/cfg_dvae_vem_mot.ini")
-    args = ap.parse_args()
-    cfg, baselines = load_cfg(args.config)
+    cfg, baselines = script_config("MixDVAE multi-object tracking, scored next to KF-VEM and SORT.",
+                                   "config/cfg_dvae_vem_mot.ini", load_cfg)
     user, tr = cfg["User"], cfg["Training"]
-    if tr["num_threads"]:
-        torch.set_num_threads(tr["num_threads"])
-    torch.manual_seed(tr["seed"])
-    np.random.seed(tr["seed"])
+    seed_and_threads(tr["seed"], tr["num_threads"])
     model, ckpt = load_mot_dvae(cfg)
     extra = load_extra_dvaes(cfg)
     items = load_samples(cfg)
     settings = vem_settings(cfg)
-    run_dir = make_run_dir(user["save_root"], "MOT", user["run_name"] or "MixDVAE", Path(args.config))
-    try:
+    run_dir = make_run_dir(user["save_root"], "MOT", user["run_name"] or "MixDVAE", cfg)
+    with discard_on_user_error(run_dir, logging.getLogger("mixdvae")):   # bad input leaves no run directory
         track_and_score(cfg, baselines, model, ckpt, extra, items, settings, run_dir)
-    except UserError:     # nothing half-written: a run stopped by bad input leaves no run directory
-        logger = logging.getLogger("mixdvae")
-        for handler in list(logger.handlers):
-            handler.close()
-            logger.removeHandler(handler)
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
 
 
 def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra: dict, items: list[dict],
@@ -296,7 +285,8 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     import pandas as pd
 
     from model.sort_tracker import sort_track
-    from utils.mot_io import repair_boxes, write_results
+    from utils.mot_export import TrackEvalExport
+    from utils.mot_io import repair_boxes
     from utils.mot_plots import plot_iteration_curves, plot_tracks
 
     user, tr, frame_cfg, ev, vem = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"], cfg["VEM"]
@@ -334,12 +324,14 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                 f"accel_std_ratio {k.accel_std_ratio:g}")
     methods = ["mixdvae", *(f"mixdvae:{name}" for name in extra), *baselines]
     scores, seconds, plotted = Scores(ev["iou_threshold"]), dict.fromkeys(methods, 0.0), 0
+    export = TrackEvalExport(run_dir, ev["benchmark"], ev["split"] or Path(user["data_dir"]).resolve().name)
     batches = range(0, len(items), frame_cfg["batch_size"])
     for start in tqdm(batches, desc="batches", disable=None):
         batch = collate_mot(items[start:start + frame_cfg["batch_size"]])
         det, mask, init = batch["det"].to(device), batch["det_mask"].to(device), batch["init"].to(device)
         gt = batch["gt"].numpy()
         scores.names.extend(batch["names"])
+        export.add_ground_truth(batch)
         tracks = {}
         for method in methods:
             torch.manual_seed(tr["seed"] + start)          # a row's draws do not depend on the rows run before it
@@ -362,21 +354,23 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                 scores.add_iterations(method, gt, result.iter_tracks.cpu().numpy())
             if result is not None and result.elbo:
                 scores.add_elbo(method, result.elbo)
-            write_results(run_dir / "tracks" / labels[method], batch["names"], tracks[method])
+            export.add_tracks(labels[method], batch, tracks[method])
         for b in range(min(ev["num_plot_samples"] - plotted, len(batch["names"]))):
             name = batch["names"][b]
             plot_tracks(run_dir / "figures" / f"tracks_{name}.png", batch["det"][b].numpy(), gt[b],
                         {labels[m]: tracks[m][b] for m in methods}, title=name)
             plotted += 1
+    export.write_seqmap()
+    log(f"tracks in MOTChallenge layout for TrackEval: {run_dir / 'trackers' / export.gt_set}")
     log("time: " + ", ".join(f"{labels[m]} {s:.1f}s ({len(items) / max(s, 1e-9):.1f} samples/s)"
                              for m, s in seconds.items()))
 
     log("scoring: motmetrics CLEAR-MOT/ID metrics and TrackEval HOTA over every sample ...")
     tables = {labels[m]: t for m, t in scores.tables().items()}
     per_sample = pd.concat([t.drop(index="OVERALL").assign(method=m) for m, t in tables.items()])
-    per_sample.index.name = "sample"
-    per_sample.reset_index()[["method", "sample", *tables["MixDVAE"].columns]].to_csv(
-        run_dir / "metrics_per_sample.csv", index=False, float_format="%.6g")
+    per_sample.index.name = "item"
+    per_sample.reset_index()[["item", "method", *tables["MixDVAE"].columns]].to_csv(
+        run_dir / "metrics_per_item.csv", index=False, float_format="%.6g")
     summary = {m: {k: float(v) for k, v in t.loc["OVERALL"].items()} for m, t in tables.items()}
     curves = {labels[m]: c for m, c in scores.iteration_curves().items()}
     if curves:
@@ -400,15 +394,16 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
         log("ELBO terms at the last iteration (per sample): " + "; ".join(
             f"{col} {frame[col].iloc[-1]:.4g}" for col in frame.columns[1:]))
     table = results_table(tables, len(items))
-    (run_dir / "summary.txt").write_text(table)
-    (run_dir / "summary.json").write_text(json.dumps(
-        {"num_samples": len(items), "checkpoint": str(tr["saved_dvae"]), "checkpoint_epoch": ckpt.get("epoch"),
+    atomic_write(run_dir / "summary.txt", table)
+    atomic_write(run_dir / "summary.json", json.dumps(
+        {"num_items": len(items), "checkpoint": str(tr["saved_dvae"]), "checkpoint_epoch": ckpt.get("epoch"),
          "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
          "method_settings": {labels[m]: {"assignment_temperature": s.temperature,
                                          "init_subseq_len": s.init_subseq_len}
                              for m, (_, s) in runs.items() if m in methods},
          "extra_dvae": {f"MixDVAE-{n}": path for n, (_, path, *_) in extra.items()},
-         "seconds": {labels[m]: s for m, s in seconds.items()}, "methods": summary}, indent=2) + "\n")
+         "seconds": {labels[m]: s for m, s in seconds.items()}, "methods": summary,
+         "provenance": provenance(cfg, tr["seed"], device)}, indent=2) + "\n")
     log("\n" + table)
     log(f"outputs in {run_dir}")
 

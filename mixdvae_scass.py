@@ -1,25 +1,21 @@
 """Separate flute + speech mixtures with MixDVAE and score it next to NMF, the mixture and the IBM.
 
-    python mixdvae_scass.py config/cfg_dvae_vem_scass.ini
+    python mixdvae_scass.py config/cfg_dvae_vem_scass.ini [--set VEM.N_iter_total=5 ...] [--print-config]
 
-DESIGN §6 (VEM), §7 (baselines), §8.2 (metrics), §10 (outputs). Everything is validated
-first (INI, DVAE checkpoints against [Network]/[STFT], num_freqency, mixtures, NMF training
-audio); only then is ``save_root/SC-ASS_<name>_<timestamp>/`` created, holding the INI copy,
-log.txt, ``audio/`` (separated wavs of the first mixtures: mixture, references, one estimate
-per method and source), ``figures/`` (spectrograms with the eta mask; SI-SDR per VEM
-iteration), metric_per_iteration.csv, metrics_per_item.csv, metrics_summary.json and
-summary.txt (the table printed at the end).
+The model and the VEM are described equation by equation in docs/method.md (§6 there). The INI
+(with its ``--set`` overrides), the DVAE checkpoints (against [Network]/[STFT]), num_freqency and
+the mixtures are validated first; then ``save_root/SC-ASS_<name>_<timestamp>/`` is created, holding
+the effective INI, log.txt, ``audio/`` (separated wavs of the first mixtures: mixture, references,
+one estimate per method and source), ``figures/`` (spectrograms with the eta mask; SI-SDR per VEM
+iteration), metric_per_iteration.csv, metrics_per_item.csv, summary.json (with the run's provenance)
+and summary.txt (the table printed at the end). A run stopped by bad input (e.g. missing NMF training
+audio) removes its run directory.
 """
 
 from __future__ import annotations
 
-import argparse
-import hashlib
-import json
 import logging
 import os
-import shutil
-import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -36,18 +32,21 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from data.mixture_dataset import MixtureDataset, collate
-from model.nmf import SupervisedNMF
+from model.nmf import SupervisedNMF, cached_nmf
 from model.oracle import ibm_estimates
 from model.srnn import SRNN
 from model.vem_scass import VEMOptions, run_vem
 from utils.audio_metrics import get_metrics, improvements, mixture_row, si_sdr
 from utils.checkpoint import load_dvae, read_checkpoint
+from utils.cli import script_config, seed_and_threads
 from utils.config import Config, choose_device, comma_list, load_config
 from utils.config_keys_scass import BASELINES, METRICS, SOURCE_NAMES, VEM_SCASS
 from utils.errors import UserError, run_main
 from utils.metric_tracker import MetricTracker
-from utils.output_dir import atomic_write_bytes
-from utils.run_dir import LogBuffer, check_output_root, get_logger, make_run_dir, route_library_logs
+from utils.output_dir import atomic_write
+from utils.provenance import provenance
+from utils.run_dir import (LogBuffer, check_output_root, discard_on_user_error, get_logger, make_run_dir,
+                           route_library_logs)
 from utils.stft import STFT
 
 # utils.audio_io (scipy.signal) and utils.scass_plots (matplotlib) are imported where they are
@@ -59,9 +58,9 @@ LABELS = {"si_sdr": "SI-SDR", "pesq": "PESQ", "estoi": "ESTOI", "sdr": "SDR", "s
           "rmse": "RMSE"}
 
 # --------------------------------------------------------------------------- validation
-def load_cfg(path: str) -> tuple[Config, dict]:
-    """Parse and validate the INI; returns the config and the parsed comma lists."""
-    cfg = load_config(path, VEM_SCASS)
+def load_cfg(path: str, overrides: list[str] = ()) -> tuple[Config, dict]:
+    """Parse and validate the INI with its ``--set`` overrides; returns the config and the parsed comma lists."""
+    cfg = load_config(path, VEM_SCASS, overrides=overrides)
     if cfg["User"]["task_name"] != "SC-ASS":
         raise UserError(f"{cfg.path} [User] task_name: mixdvae_scass.py needs SC-ASS, got {cfg['User']['task_name']}")
     ev = cfg["Eval"]
@@ -100,7 +99,7 @@ def load_dvaes(cfg: Config, device: torch.device) -> tuple[list[SRNN], list[dict
     return dvaes, ckpts
 
 
-def vem_options(cfg: Config) -> VEMOptions:
+def vem_settings(cfg: Config) -> VEMOptions:
     vem, tr = cfg["VEM"], cfg["Training"]
     return VEMOptions(n_iter=vem["N_iter_total"], ratio_v_theta_x=vem["ratio_v_theta_x"],
                       v_x_floor=vem["v_x_floor"], es_power=vem["es_power"], z_mode=vem["z_mode"],
@@ -108,87 +107,7 @@ def vem_options(cfg: Config) -> VEMOptions:
                       mixture_power_db=vem["mixture_power_db"])
 
 
-# --------------------------------------------------------------------------- NMF baseline
-def nmf_baseline(cfg: Config, stft: STFT, log) -> SupervisedNMF:
-    """Supervised NMF (§7): dictionaries learned on the sources' training audio, cached on disk.
-
-    The cache (``cache_file`` + a ``.json`` sidecar) is keyed on the NMF settings, the STFT and
-    the training files (names and content hashes); any change refits, with a notice.
-    When the training directories are absent, a cache learned with the same settings is used
-    as it is (e.g. dictionaries shipped next to the checkpoints).
-    """
-    from data.audio_dataset import SpectrogramDataset
-    from utils.audio_io import list_audio_files
-
-    sec = cfg["NMF"]
-    keys = ("train_dir_s1", "train_dir_s2")
-    dirs = [Path(sec[key]) for key in keys]
-    settings = {"nmf": {k: sec[k] for k in ("n_components", "beta", "iterations", "iterations_separation",
-                                            "max_frames")},
-                "seed": cfg["Training"]["seed"], "stft": {k: v for k, v in stft.as_dict().items() if k != "trim"}}
-    settings_digest = _digest(settings)
-    if str(sec["cache_file"]):
-        cache = Path(sec["cache_file"])
-    else:
-        cache = Path(cfg["User"]["save_root"]) / "nmf_cache" / f"nmf_{settings_digest}.npz"
-    if cache.suffix != ".npz":
-        cache = cache.with_name(cache.name + ".npz")
-    meta = _read_json(cache.with_suffix(".json")) if cache.is_file() else {}
-    missing = [(key, d) for key, d in zip(keys, dirs) if not d.is_dir()]
-    if missing:
-        key, d = missing[0]
-        if meta.get("settings_digest") == settings_digest:
-            log(f"NMF dictionaries: {cache} (cached; [NMF] {key} {str(d)!r} is absent, so it is not refitted)")
-            return SupervisedNMF.load(cache)
-        raise UserError(f"{cfg.path} [NMF] {key}: directory {str(d)!r} does not exist and no dictionary cache "
-                        f"learned with these settings is at {str(cache)!r} (or remove nmf from [Eval] baselines)")
-    files = [list_audio_files(d) for d in dirs]
-    for key, d, found in zip(keys, dirs, files):
-        if not found:
-            raise UserError(f"{cfg.path} [NMF] {key}: no .wav/.flac files in {str(d)!r}")
-    fingerprint = {**settings, "files": [[[str(p.relative_to(d)), hashlib.sha1(p.read_bytes()).hexdigest()]
-                                          for p in found] for d, found in zip(dirs, files)]}
-    digest = _digest(fingerprint)
-    if meta.get("digest") == digest:
-        log(f"NMF dictionaries: {cache} (cached)")
-        return SupervisedNMF.load(cache)
-    if meta:
-        log(f"NMF dictionaries: {cache} was learned on other data or settings; refitting")
-    t0 = time.perf_counter()
-    frames = []
-    for d in dirs:   # the same preprocessing as DVAE pre-training: trimmed files, |STFT|^2 frames
-        frames.append(torch.cat(SpectrogramDataset(d, stft, sequence_len=1, trim=True).spectrograms))
-    model = SupervisedNMF(n_components=sec["n_components"], beta=sec["beta"], n_iter_train=sec["iterations"],
-                          n_iter_sep=sec["iterations_separation"], max_frames=sec["max_frames"],
-                          seed=cfg["Training"]["seed"]).fit(frames)
-    cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_name(f".tmp-{os.getpid()}-{cache.name}")
-    model.save(tmp)
-    os.replace(tmp, cache)
-    sidecar = {"digest": digest, "settings_digest": settings_digest, "train_dirs": [str(d) for d in dirs],
-               **fingerprint}
-    _write_text_atomic(cache.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
-    log(f"NMF dictionaries: learned on {sum(len(f) for f in frames)} frames in {time.perf_counter() - t0:.1f}s, "
-        f"cached in {cache}")
-    return model
-
-
-def _digest(obj) -> str:
-    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
-
-
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-
-
 # --------------------------------------------------------------------------- outputs
-def _write_text_atomic(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode())
-
-
 def results_table(tracker: MetricTracker, metrics: list[str]) -> str:
     """ONE table: rows = (method, source), columns = metrics then improvements over the mixture (means)."""
     summary = tracker.summary()
@@ -200,15 +119,15 @@ def results_table(tracker: MetricTracker, metrics: list[str]) -> str:
         for n, name in enumerate(SOURCE_NAMES):
             key = f"s{n + 1}"
             row = {LABELS[m]: summary[method][f"{key}_{m}"]["mean"] for m in shown}
-            row.update({LABELS[m] + "i": summary[method][f"{key}_{m}_i"]["mean"] for m in shown})
+            row.update({LABELS[m] + "i": summary[method][f"{key}_{m}_i"]["mean"] for m in shown if m != "sar"})
             rows.append(row)
             index.append((method, f"{key} {name}"))
     frame = pd.DataFrame(rows, index=pd.MultiIndex.from_tuples(index, names=["method", "source"]))
     n_items = int(counts.get("MixDVAE", 0))
     header = (f"mean over {n_items} mixtures (NaNs ignored); 'i' = improvement over the mixture; "
-              "medians and 95 % CIs in metrics_summary.json")
-    footer = ("(BSS-eval gives the mixture a very high SAR — it is an exact sum of the sources, without "
-              "artefacts — so SARi is negative for every method)")
+              "medians and 95 % CIs in summary.json")
+    footer = ("SAR is shown without SARi: BSS-eval gives the mixture itself a SAR of ~150 dB (an exact sum of the "
+              "sources has no artefacts), so SARi would be about -140 dB for every method and say nothing")
     return header + "\n" + frame.to_string(float_format=lambda v: f"{v:.2f}", na_rep="-") + "\n" + \
         (footer + "\n" if "sar" in shown else "")
 
@@ -256,7 +175,7 @@ def score_item(mix: np.ndarray, clean: np.ndarray, estimates: dict[str, np.ndarr
 
 
 class IterationScorer:
-    """``on_iteration`` callback of the VEM: SI-SDR of every source after every iteration (§10 figure)."""
+    """``on_iteration`` callback of the VEM: SI-SDR of every source after every iteration (for its figure)."""
 
     def __init__(self, stft: STFT, clean: np.ndarray):
         self.stft, self.clean = stft, clean           # clean (B, N, L)
@@ -278,7 +197,7 @@ class IterationScorer:
                               **{f"s{n + 1}_si_sdr": values[:, n] for n in range(values.shape[1])},
                               "eta_change": eta_change})
         path = run_dir / "metric_per_iteration.csv"
-        _write_text_atomic(path, frame.to_csv(index=False, float_format="%.4f"))
+        atomic_write(path, frame.to_csv(index=False, float_format="%.4f"))
         plot_metric_per_iteration(run_dir / "figures" / "si_sdr_per_iteration.png", values, inputs, SOURCE_NAMES,
                                   title=f"MixDVAE SI-SDR per iteration (first batch, {len(self.clean)} mixtures)")
 
@@ -297,31 +216,23 @@ def method_spectra(batch: dict, mu: torch.Tensor, nmf: SupervisedNMF | None, bas
 
 # --------------------------------------------------------------------------- main
 def main() -> None:
-    ap = argparse.ArgumentParser(description="MixDVAE single-channel audio source separation (flute + speech).")
-    ap.add_argument("config", help="INI file, e.g. config/cfg_dvae_vem_scass.ini")
-    args = ap.parse_args()
-    cfg, lists = load_cfg(args.config)
-    user, tr, frame_cfg, ev = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"]
-    if tr["num_threads"]:
-        torch.set_num_threads(tr["num_threads"])
-    torch.manual_seed(tr["seed"])
-    np.random.seed(tr["seed"])
+    cfg, lists = script_config("MixDVAE single-channel audio source separation (flute + speech).",
+                               "config/cfg_dvae_vem_scass.ini", load_cfg)
+    user, tr, frame_cfg = cfg["User"], cfg["Training"], cfg["DataFrame"]
+    seed_and_threads(tr["seed"], tr["num_threads"])
 
     logger = get_logger(None, user["logger_type"])   # console now (types 1, 3); log.txt once the run dir exists
     buffer = LogBuffer()
     logger.addHandler(buffer)
     route_library_logs(logger)
-    log = logger.info
 
     stft = STFT.from_config(cfg["STFT"])
     check_num_freqency(cfg, stft)
-    device = choose_device(tr["use_cuda"], log)
+    device = choose_device(tr["use_cuda"], logger.info)
     dvaes, ckpts = load_dvaes(cfg, device)
     dataset = MixtureDataset(user["data_dir"], stft, frame_cfg["sequence_len"])
-    baselines = lists["baselines"]
-    nmf = nmf_baseline(cfg, stft, log) if "nmf" in baselines else None
 
-    run_dir = make_run_dir(user["save_root"], "SC-ASS", user["run_name"] or "MixDVAE", Path(args.config))
+    run_dir = make_run_dir(user["save_root"], "SC-ASS", user["run_name"] or "MixDVAE", cfg)
     if user["logger_type"] in (2, 3):
         file_handler = logging.FileHandler(run_dir / "log.txt")
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
@@ -329,16 +240,26 @@ def main() -> None:
         logger.addHandler(file_handler)
     logger.removeHandler(buffer)
     route_library_logs(logger)
+    with discard_on_user_error(run_dir, logger):     # a run stopped by bad input leaves no run directory
+        separate_and_score(cfg, lists, stft, device, dvaes, ckpts, dataset, run_dir, logger.info)
 
+
+def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.device, dvaes: list[SRNN],
+                       ckpts: list[dict], dataset: MixtureDataset, run_dir: Path, log) -> None:
+    """Run MixDVAE and the baselines on every batch; write audio, figures, metrics and the summary."""
+    user, tr, frame_cfg, ev = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"]
     log(f"run directory: {run_dir}")
+    baselines = lists["baselines"]
+    nmf = cached_nmf(cfg["NMF"], tr["seed"], stft, Path(user["save_root"]) / "nmf_cache", str(cfg.path), log) \
+        if "nmf" in baselines else None
     log(f"{stft}; {len(dataset)} mixtures of {frame_cfg['sequence_len']} frames from {user['data_dir']}")
     for n, (path_key, ckpt, model) in enumerate(zip(("saved_dvae_s1", "saved_dvae_s2"), ckpts, dvaes)):
         log(f"DVAE s{n + 1} ({SOURCE_NAMES[n]}): {tr[path_key]} (epoch {ckpt.get('epoch', '?')}, "
             f"{model.num_parameters()} parameters)")
     if user["print_model"]:
         log(str(dvaes[0]))
-    options = vem_options(cfg)
-    log(f"VEM: {options}")
+    settings = vem_settings(cfg)
+    log(f"VEM: {settings}")
     log(f"baselines: {', '.join(baselines) or 'none'}; metrics: {', '.join(lists['metrics'])}")
 
     tracker = MetricTracker()
@@ -351,15 +272,11 @@ def main() -> None:
         clean = torch.stack([batch["s1"], batch["s2"]], dim=1).double().numpy()      # (B, N, L)
         scorer = IterationScorer(stft, clean) if done == 0 and cfg["VEM"]["save_all_iters"] else None
         t0 = time.perf_counter()
-        result = run_vem(dvaes, x.to(device), options, on_iteration=scorer)
+        result = run_vem(dvaes, x.to(device), settings, on_iteration=scorer)
         seconds["vem"] += time.perf_counter() - t0 - (scorer.seconds if scorer else 0.0)
         mu, eta = result.mu.cpu(), result.eta.cpu()
         diverged = ~torch.isfinite(torch.view_as_real(mu)).flatten(1).all(1)
-        if diverged.any():   # never score or write NaN estimates; leave no half-written run directory
-            for handler in list(logger.handlers):
-                handler.close()
-                logger.removeHandler(handler)
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if diverged.any():   # never score or write NaN estimates
             name = batch["name"][int(diverged.int().argmax())]
             raise UserError(f"MixDVAE produced non-finite estimates for mixture {name} ({int(diverged.sum())} of "
                             f"this batch); check {cfg.path} [VEM] ratio_v_theta_x and v_x_floor")
@@ -381,13 +298,11 @@ def main() -> None:
     log(f"VEM: {seconds['vem']:.1f}s ({done / max(seconds['vem'], 1e-9):.2f} mixtures/s); "
         f"metrics: {seconds['metrics']:.1f}s")
 
-    staging = Path(tempfile.mkdtemp(prefix=".metrics-", dir=run_dir))
     table = results_table(tracker, lists["metrics"])
-    for path in tracker.save(staging):
-        if path.name != "summary.txt":
-            os.replace(path, run_dir / path.name)
-    shutil.rmtree(staging)
-    _write_text_atomic(run_dir / "summary.txt", table)
+    header = {"num_items": done, "checkpoints": [str(tr[k]) for k in ("saved_dvae_s1", "saved_dvae_s2")],
+              "checkpoint_epochs": [c.get("epoch") for c in ckpts], "settings": vars(settings),
+              "seconds": seconds, "provenance": provenance(cfg, tr["seed"], device)}
+    tracker.save(run_dir, header=header, table=table)
     log("\n" + table)
     log(f"outputs in {run_dir}")
 

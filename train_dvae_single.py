@@ -1,18 +1,20 @@
-"""Pre-train one SRNN DVAE on single-source sequences (DESIGN §4, §10).
+"""Pre-train one SRNN DVAE on single-source sequences (docs/method.md §4).
 
-    python train_dvae_single.py config/cfg_dvae_single_mot.ini
+    python train_dvae_single.py config/cfg_dvae_single_mot.ini [--set Training.n_epochs=5 ...] [--print-config]
 
 MOT: sequences of normalised boxes (data/mot_generate_synthetic_data.py).
 SC-ASS: STFT power spectrograms of every audio file under the data directories.
-Writes ``save_root/<task>_<name>_<timestamp>/`` with the INI copy, log.txt, loss.csv,
-loss.png, best.pt and latest.pt (self-describing checkpoints).
+Writes ``save_root/<task>_<name>_<timestamp>/`` with the effective INI, log.txt, loss.csv,
+loss.png, best.pt and latest.pt (self-describing checkpoints) and summary.json (best epoch,
+losses and the run's provenance).
 """
 
 from __future__ import annotations
 
-import argparse
 import csv
 import fcntl
+import io
+import json
 import logging
 import math
 import os
@@ -29,17 +31,20 @@ from data.trajectory_dataset import add_box_noise
 from model.srnn import SRNN
 from utils.checkpoint import (HEAD_OF_TASK, build_srnn, check_matches, load_weights, read_checkpoint,
                               save_checkpoint)
+from utils.cli import script_config, seed_and_threads
 from utils.config import Config, load_config
 from utils.config_keys import TRAIN, TRAIN_AUDIO, USER_COMMON
 from utils.errors import UserError, run_main
+from utils.output_dir import atomic_write
+from utils.provenance import provenance
 from utils.run_dir import LogBuffer, check_output_root, get_logger, make_run_dir, route_library_logs
 
 MOT_PIXELS = (1920.0, 1080.0)  # image size the reconstruction error is reported at
 
 
-def load_cfg(path: str) -> Config:
-    task = load_config(path, USER_COMMON[:1], strict=False)["User"]["task_name"]
-    cfg = load_config(path, TRAIN if task == "MOT" else TRAIN_AUDIO)
+def load_cfg(path: str, overrides: list[str] = ()) -> Config:
+    task = load_config(path, USER_COMMON[:1], strict=False, overrides=overrides)["User"]["task_name"]
+    cfg = load_config(path, TRAIN if task == "MOT" else TRAIN_AUDIO, overrides=overrides)
     if cfg["Training"]["continue_train"]:
         check_output_root(cfg["Training"]["resume_dir"], f"{cfg.path} [Training] resume_dir")
     else:
@@ -212,12 +217,11 @@ def check_finite(model: SRNN, losses: np.ndarray, epoch: int, run_dir: Path) -> 
 
 def write_csv_atomic(path: Path, columns: list[str], rows: list[list]) -> None:
     """loss.csv, rewritten whole (temporary file + rename): a kill never leaves a partial or duplicated row."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        writer.writerows([f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows)
-    os.replace(tmp, path)
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    writer.writerows([f"{v:.6g}" if isinstance(v, float) else v for v in row] for row in rows)
+    atomic_write(path, text.getvalue())
 
 
 def reconcile_best(run_dir: Path, ckpt: dict, state: dict, log) -> None:
@@ -236,9 +240,7 @@ def reconcile_best(run_dir: Path, ckpt: dict, state: dict, log) -> None:
             f"history's best")
         state.update(best_val=float(best_val), best_epoch=int(best["epoch"]))
     elif state["best_epoch"] == ckpt["epoch"] and (best is None or best.get("epoch") != ckpt["epoch"]):
-        tmp = best_path.with_name("best.pt.tmp")
-        torch.save({k: v for k, v in ckpt.items() if k != "path"}, tmp)
-        os.replace(tmp, best_path)
+        atomic_write(best_path, lambda tmp: torch.save({k: v for k, v in ckpt.items() if k != "path"}, tmp))
         log(f"best.pt rewritten from {ckpt['path']} (epoch {ckpt['epoch']}, the best so far)")
 
 
@@ -256,10 +258,7 @@ def resumed_history(state: dict, csv_path: Path) -> list[list]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description="Pre-train an SRNN DVAE on single-source data.")
-    ap.add_argument("config", help="INI file, e.g. config/cfg_dvae_single_mot.ini")
-    args = ap.parse_args()
-    cfg = load_cfg(args.config)
+    cfg = script_config("Pre-train an SRNN DVAE on single-source data.", "config/cfg_dvae_single_mot.ini", load_cfg)
     user, tr, frame, net = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Network"]
     stft = cfg.section("STFT") if user["task_name"] == "SC-ASS" else None
     if tr["ss_end"] < tr["ss_start"]:
@@ -267,10 +266,7 @@ def main() -> None:
     check_x_dim(cfg)
     if net["increments"] and user["task_name"] != "MOT":
         raise UserError(f"{cfg.path} [Network] increments: only the MOT (Gaussian) head supports it")
-    torch.manual_seed(tr["seed"])
-    np.random.seed(tr["seed"])
-    if tr["num_threads"]:
-        torch.set_num_threads(tr["num_threads"])
+    seed_and_threads(tr["seed"], tr["num_threads"])
     from utils.config import choose_device
 
     logger = get_logger(None, user["logger_type"])   # console now; log.txt once the run directory exists
@@ -283,7 +279,7 @@ def main() -> None:
     run_dir, state, ckpt, lock = resume_state(cfg, model, optimizer) if tr["continue_train"] else (None,) * 4
     train_set, val_set = make_datasets(cfg)           # every input is read before a run directory exists
     if run_dir is None:
-        run_dir = make_run_dir(user["save_root"], user["task_name"], user["run_name"] or "SRNN", Path(args.config))
+        run_dir = make_run_dir(user["save_root"], user["task_name"], user["run_name"] or "SRNN", cfg)
         lock = lock_run_dir(run_dir)
     logger = get_logger(run_dir, user["logger_type"])
     for handler in logger.handlers:
@@ -361,6 +357,11 @@ def main() -> None:
                         train_state={**state, "history": list(history)}, epoch=state["epoch"] - 1,
                         task=user["task_name"])
     plot_losses(csv_path, run_dir / "loss.png")
+    atomic_write(run_dir / "summary.json", json.dumps(
+        {"task": user["task_name"], "epochs": state["epoch"], "best_epoch": state["best_epoch"],
+         "best_val_loss": state["best_val"] if math.isfinite(state["best_val"]) else None,
+         "last": dict(zip(columns, history[-1])) if history else None,
+         "parameters": model.num_parameters(), "provenance": provenance(cfg, tr["seed"], device)}, indent=2) + "\n")
     log(f"best epoch {state['best_epoch']} (validation loss {state['best_val']:.4f}); "
         f"checkpoints in {run_dir}")
     os.close(lock)

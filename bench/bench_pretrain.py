@@ -1,4 +1,4 @@
-"""Pre-training throughput: seconds per epoch and peak memory (DESIGN §11, issue 2).
+"""Pre-training throughput: seconds per epoch and peak memory.
 
     python bench/bench_pretrain.py [--threads N]
 

@@ -1,4 +1,4 @@
-"""Throughput and peak memory of the MOT VEM alone (DESIGN §11, issue 3).
+"""Throughput and peak memory of the MOT VEM alone.
 
     python bench/bench_vem_mot.py [--batch-sizes 256 1024] [--threads 1] [--checkpoint PATH] [--profile]
 
@@ -63,9 +63,9 @@ def run_case(batch: int, threads: int, checkpoint: str, log_elbo: bool, profile:
     data = collate_mot(items)
     model, source = load_model(checkpoint)
     dynamics = SRNNDynamics(model)
-    settings = VEMSettings(log_elbo=log_elbo)
+    settings = VEMSettings(log_elbo=log_elbo, save_all_iters=False)
     run_vem(data["det"][:8], data["det_mask"][:8], data["init"][:8], dynamics,
-            VEMSettings(n_iter=1, init_iter=1))                        # warm-up (allocator, lazy init)
+            VEMSettings(n_iter=1, init_iter=1, save_all_iters=False))    # warm-up (allocator, lazy init)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     wall, cpu = time.perf_counter(), time.process_time()
     if profile:

@@ -1,4 +1,4 @@
-"""Benchmark of the SC-ASS VEM (DESIGN §6, §11) and of the metric computation (§8.2).
+"""Benchmark of the SC-ASS VEM (docs/method.md §6) and of the metric computation (§8.2).
 
     python bench/bench_vem_scass.py                 # reference size: B 64, T 50, F 513, 70 iterations
     python bench/bench_vem_scass.py --iters 5       # quicker; per-iteration figures are extrapolated

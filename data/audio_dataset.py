@@ -1,4 +1,4 @@
-"""Single-source power-spectrogram sequences for DVAE pre-training (§4 audio data, §3.3)."""
+"""Single-source power-spectrogram sequences for DVAE pre-training (§4 audio data)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Seeded waveform augmentation for the surrogate training corpora (issue 9, deliverable 2).
+"""Seeded waveform augmentation for the surrogate training corpora.
 
 Pure functions, numpy in and out: a mono float waveform ``x`` of shape (L,) at ``fs`` Hz, and
 for the random ones a ``numpy.random.Generator``. :func:`augment` draws one set of parameters
@@ -8,7 +8,7 @@ manifest can record it. Gain is left to the caller (after its own level normalis
 :func:`apply_gain`.
 
 Why each step: the speech DVAE learned espeak-ng's formant speech and fails on real voices
-(issue 9). Speed and pitch changes move formants and F0, tilt/EQ and reverberation change the
+Speed and pitch changes move formants and F0, tilt/EQ and reverberation change the
 spectral envelope and add the smearing of real rooms and microphones, low-level noise fills the
 silent bins synthetic speech never has, and gain changes teach level robustness.
 """

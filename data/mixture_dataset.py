@@ -1,4 +1,4 @@
-"""Mixtures written by ``data/scass_mixture_audio_generation.py``, as STFTs and waveforms (§3.3, §6)."""
+"""Mixtures written by ``data/scass_mixture_audio_generation.py``, as STFTs and waveforms (§6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Torch Dataset of N-target MOT samples (DESIGN §3.2) and the batch collate function.
+"""Torch Dataset of N-target MOT samples and the batch collate function.
 
 A detection is *present* when its box is finite with positive width and height. Zero-area or
 inverted boxes are turned into missing detections (NaN) with a warning naming the file, so that
@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from utils.boxes import valid_boxes
 from utils.errors import UserError
 from utils.npz_io import read_npz
 
@@ -32,8 +33,7 @@ def detection_mask(det: np.ndarray) -> np.ndarray:
     Shape:
         det: (..., 4) -> (...,) bool
     """
-    with np.errstate(invalid="ignore"):
-        return (np.isfinite(det).all(-1) & (det[..., 2] > det[..., 0]) & (det[..., 3] > det[..., 1]))
+    return valid_boxes(det)
 
 
 class MOTSampleDataset(Dataset):

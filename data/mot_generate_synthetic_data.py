@@ -1,4 +1,4 @@
-"""Synthetic single-object bounding-box trajectories for MOT pre-training (DESIGN §3.1).
+"""Synthetic single-object bounding-box trajectories for MOT pre-training.
 
 Each trajectory is a sequence of ``T`` boxes ``(x1, y1, x2, y2)`` in normalised image
 coordinates (x / image width, y / image height; y grows downwards). The top-left corner's
@@ -43,7 +43,7 @@ SEGMENT_KINDS = ("static", "line", "parabola", "sinusoid")
 
 @dataclass(frozen=True)
 class TrajectoryParams:
-    """Generator parameters; scales are per frame in normalised units (§3.1)."""
+    """Generator parameters; scales are per frame in normalised units."""
 
     vel_std_x: float = 0.00125
     vel_std_y: float = 0.0006

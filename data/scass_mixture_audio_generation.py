@@ -1,4 +1,4 @@
-"""Generate two-source mixtures (flute s1 + speech s2) for SC-ASS (§3.3 "Mixtures").
+"""Generate two-source mixtures (flute s1 + speech s2) for SC-ASS.
 
 Each mixture takes one random segment from a random file of each source directory. The
 segment has ``(sequence_len - 1) * hop`` samples, so its STFT has exactly ``sequence_len``
@@ -31,7 +31,7 @@ from tqdm import tqdm
 
 from utils.audio_io import list_audio_files, load_audio, write_wav
 from utils.errors import UserError, run_main
-from utils.output_dir import atomic_write_bytes, check_out_dir, staged_dir
+from utils.output_dir import atomic_write, check_out_dir, staged_dir
 from utils.stft import STFT
 
 OWNED = ("mix_*.npz", "metadata.csv", "wav")   # what a mixture set holds (see check_out_dir)
@@ -113,16 +113,14 @@ class _SegmentSource:
 
 
 def _save_npz_atomic(path: Path, **arrays) -> None:
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
 
 
 def make_mixtures(s1_dir, s2_dir, out_dir, num: int, sequence_len: int = 50, snr_db: float = 0.0,
                   fs: int = 16000, wlen_sec: float = 0.064, hop_percent: float = 0.25, top_db: float = 30.0,
                   seed: int = 0, write_wavs: bool = False, silence_frame_sec: float = 0.032,
                   overwrite: bool = False) -> list[dict]:
-    """Write ``num`` mixtures of a flute (s1) and a speech (s2) segment to ``out_dir`` (§3.3).
+    """Write ``num`` mixtures of a flute (s1) and a speech (s2) segment to ``out_dir``.
 
     Args:
         s1_dir, s2_dir: source directories (flute, speech), searched recursively.
@@ -178,7 +176,7 @@ def _write_mixtures(sources: list[_SegmentSource], out_dir: Path, num: int, snr_
     writer = csv.DictWriter(text, fieldnames=list(rows[0]))
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_bytes(out_dir / "metadata.csv", text.getvalue().encode())
+    atomic_write(out_dir / "metadata.csv", text.getvalue())
     return rows
 
 

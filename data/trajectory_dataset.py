@@ -1,4 +1,4 @@
-"""Torch Dataset of single-object box trajectories (DESIGN §3.1) for MOT pre-training."""
+"""Torch Dataset of single-object box trajectories for MOT pre-training."""
 
 from __future__ import annotations
 

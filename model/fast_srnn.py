@@ -1,4 +1,4 @@
-"""A fused, time-major evaluation of the SRNN recursions for the MOT VEM's time loops (DESIGN §5.3, §5.4).
+"""A fused, time-major evaluation of the SRNN recursions for the MOT VEM's time loops (docs/method.md (5.3), (5.4)).
 
 :class:`FastSRNN` computes the same values as :meth:`model.srnn.SRNN.step` and
 :meth:`model.srnn.SRNN.inference` (tests check it) from folded copies of the weights, in the VEM's

@@ -1,4 +1,4 @@
-"""Elementwise Gaussian fusion in information form, the core of E-S (DESIGN §5.4)."""
+"""Elementwise Gaussian fusion in information form, the core of E-S (docs/method.md (5.4))."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""KF-VEM baseline (DESIGN §7): the MOT VEM of §5 with a constant-velocity Kalman smoother (or filter) as E-S.
+"""KF-VEM baseline (docs/method.md §7): the MOT VEM of §5 with a constant-velocity Kalman smoother (or filter) as E-S.
 
 Same E-W (5.2), observation model (5.1) and initialisation (5.7) as MixDVAE; no E-Z. Each box
 coordinate of each source is an independent linear-Gaussian system with state (position, velocity):

@@ -26,13 +26,17 @@ finite on silent bins.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from utils.errors import UserError
+from utils.output_dir import atomic_write
 
 EPS = 1e-10
 # Spectrogram exponent p (the model fits |S|^p) for each divergence: KL = beta 1, IS = beta 0.
@@ -230,13 +234,13 @@ class SupervisedNMF:
         return separate(mix_stft, self.dictionaries, self.beta, self.n_iter_sep)
 
     def save(self, path: str | Path) -> Path:
-        """Write the dictionaries and settings to an ``.npz`` file; returns its path."""
+        """Write the dictionaries and settings to an ``.npz`` file (atomically); returns its path."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        np.savez(path, beta=self.beta, n_components=self.n_components, n_iter_train=self.n_iter_train,
-                 n_iter_sep=self.n_iter_sep, max_frames=self.max_frames, seed=self.seed,
-                 **{f"w{n + 1}": w.cpu().numpy() for n, w in enumerate(self.dictionaries)})
-        return path
+        arrays = {f"w{n + 1}": w.cpu().numpy() for n, w in enumerate(self.dictionaries)}
+        return atomic_write(path, lambda tmp: np.savez(
+            tmp, beta=self.beta, n_components=self.n_components, n_iter_train=self.n_iter_train,
+            n_iter_sep=self.n_iter_sep, max_frames=self.max_frames, seed=self.seed, **arrays))
 
     @classmethod
     def load(cls, path: str | Path) -> SupervisedNMF:
@@ -256,3 +260,84 @@ class SupervisedNMF:
 def _check_beta(beta: str) -> None:
     if beta not in _BETAS:
         raise UserError(f"NMF beta must be one of {list(_BETAS)}, got {beta!r}")
+
+
+SETTING_KEYS = ("n_components", "beta", "iterations", "iterations_separation", "max_frames")
+
+
+def cached_nmf(nmf: dict, seed: int, stft, cache_root: Path, where: str,
+               log: Callable[[str], object] = print) -> SupervisedNMF:
+    """The supervised NMF baseline of the ``[NMF]`` section, learned once and cached on disk.
+
+    The cache (``cache_file``, default ``cache_root/nmf_<hash>.npz``, plus a ``.json`` sidecar) is
+    keyed on the NMF settings, the seed, the STFT and the training files (names and content hashes);
+    any change refits, with a notice. When the training directories are absent, a cache learned with
+    the same settings is used as it is (e.g. dictionaries shipped next to the checkpoints).
+
+    Args:
+        nmf: the typed ``[NMF]`` section (``train_dir_s1``, ``train_dir_s2``, ``cache_file``, :data:`SETTING_KEYS`).
+        seed: random seed of the frame subsampling and the initialisation.
+        stft: a :class:`utils.stft.STFT`, the same as the DVAEs'.
+        cache_root: folder of the default cache file.
+        where: the INI file, for error messages.
+        log: where the notices go.
+
+    Raises:
+        UserError: a training directory is absent and no matching cache exists, or holds no audio.
+    """
+    from data.audio_dataset import SpectrogramDataset
+    from utils.audio_io import list_audio_files
+
+    keys = ("train_dir_s1", "train_dir_s2")
+    dirs = [Path(nmf[key]) for key in keys]
+    settings = {"nmf": {k: nmf[k] for k in SETTING_KEYS}, "seed": seed,
+                "stft": {k: v for k, v in stft.as_dict().items() if k != "trim"}}
+    settings_digest = _digest(settings)
+    cache = Path(nmf["cache_file"]) if str(nmf["cache_file"]) else Path(cache_root) / f"nmf_{settings_digest}.npz"
+    if cache.suffix != ".npz":
+        cache = cache.with_name(cache.name + ".npz")
+    meta = _read_json(cache.with_suffix(".json")) if cache.is_file() else {}
+    missing = [(key, d) for key, d in zip(keys, dirs) if not d.is_dir()]
+    if missing:
+        key, d = missing[0]
+        if meta.get("settings_digest") == settings_digest:
+            log(f"NMF dictionaries: {cache} (cached; [NMF] {key} {str(d)!r} is absent, so it is not refitted)")
+            return SupervisedNMF.load(cache)
+        raise UserError(f"{where} [NMF] {key}: directory {str(d)!r} does not exist and no dictionary cache "
+                        f"learned with these settings is at {str(cache)!r} (or remove nmf from [Eval] baselines)")
+    files = [list_audio_files(d) for d in dirs]
+    for key, d, found in zip(keys, dirs, files):
+        if not found:
+            raise UserError(f"{where} [NMF] {key}: no .wav/.flac files in {str(d)!r}")
+    fingerprint = {**settings, "files": [[[str(p.relative_to(d)), hashlib.sha1(p.read_bytes()).hexdigest()]
+                                          for p in found] for d, found in zip(dirs, files)]}
+    digest = _digest(fingerprint)
+    if meta.get("digest") == digest:
+        log(f"NMF dictionaries: {cache} (cached)")
+        return SupervisedNMF.load(cache)
+    if meta:
+        log(f"NMF dictionaries: {cache} was learned on other data or settings; refitting")
+    t0 = time.perf_counter()
+    frames = []
+    for d in dirs:   # the same preprocessing as DVAE pre-training: trimmed files, |STFT|^2 frames
+        frames.append(torch.cat(SpectrogramDataset(d, stft, sequence_len=1, trim=True).spectrograms))
+    model = SupervisedNMF(n_components=nmf["n_components"], beta=nmf["beta"], n_iter_train=nmf["iterations"],
+                          n_iter_sep=nmf["iterations_separation"], max_frames=nmf["max_frames"], seed=seed).fit(frames)
+    model.save(cache)
+    sidecar = {"digest": digest, "settings_digest": settings_digest, "train_dirs": [str(d) for d in dirs],
+               **fingerprint}
+    atomic_write(cache.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
+    log(f"NMF dictionaries: learned on {sum(len(f) for f in frames)} frames in {time.perf_counter() - t0:.1f}s, "
+        f"cached in {cache}")
+    return model
+
+
+def _digest(obj) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}

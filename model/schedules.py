@@ -1,4 +1,4 @@
-"""Training schedules of the DVAE pre-training (DESIGN §4)."""
+"""Training schedules of the DVAE pre-training (docs/method.md §4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SORT-style MOT baseline (DESIGN §7): constant-velocity Kalman filters + per-frame Hungarian on IoU.
+"""SORT-style MOT baseline (docs/method.md §7): constant-velocity Kalman filters + per-frame Hungarian on IoU.
 
 N tracks start from the ``init`` boxes (one per target, the same as MixDVAE's sources) and none is
 ever created or deleted, so the output is directly comparable to MixDVAE's tracks. Each frame:

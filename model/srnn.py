@@ -1,4 +1,4 @@
-"""The SRNN dynamical VAE (DESIGN §4): one class, a Gaussian head (tracking) and an
+"""The SRNN dynamical VAE (docs/method.md §4): one class, a Gaussian head (tracking) and an
 Itakura–Saito head (audio power spectra).
 
 Notation (shapes use B = batch, T = time, D = x_dim, Z = z_dim, H = dim_RNN_h):

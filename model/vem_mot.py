@@ -1,4 +1,4 @@
-"""MixDVAE variational EM for multi-object tracking (DESIGN §5).
+"""MixDVAE variational EM for multi-object tracking (docs/method.md §5).
 
 N sources (objects) share one DVAE; detections o_tk are assigned to sources by the discrete
 variable w_tk. Sizes: B samples, T frames, K detection slots, N sources, D = 4 box coordinates
@@ -44,6 +44,9 @@ from torch import Tensor
 
 from model.fast_srnn import FastSRNN
 from model.srnn import SRNN
+from utils.boxes import valid_boxes
+from utils.config import defaults_from
+from utils.config_keys_mot import VEM_MOT
 
 MIN_STD = 1e-4        # floor of the observation std (normalised units, ~0.2 px at 1920 px)
 MISSING_VAR = 1.0     # harmless finite Phi of a missing detection (its weight is exactly zero)
@@ -51,6 +54,11 @@ LOG_2PI = math.log(2 * math.pi)
 
 
 @dataclass(frozen=True)
+@defaults_from(VEM_MOT, n_iter="VEM.N_iter_total", init_iter="VEM.init_iter_number",
+               init_subseq_len="VEM.init_subseq_len", std_ratio="VEM.std_ratio",
+               temperature="VEM.assignment_temperature", clutter_logprob="VEM.clutter_logprob",
+               update_phi="VEM.update_phi", save_all_iters="VEM.save_all_iters", normalize="DataFrame.normalize",
+               normalize_range="DataFrame.normalize_range")
 class VEMSettings:
     """Settings of the MOT VEM (§5); INI names in brackets.
 
@@ -70,18 +78,18 @@ class VEMSettings:
         normalize_range: (width, height) of the fixed normalisation.
     """
 
-    n_iter: int = 70
-    init_iter: int = 20
-    init_subseq_len: int = 30
-    std_ratio: float = 0.04
-    temperature: float = 0.1
-    clutter_logprob: float | None = None
-    update_phi: bool = False
-    save_all_iters: bool = False
+    n_iter: int
+    init_iter: int
+    init_subseq_len: int
+    std_ratio: float
+    temperature: float
+    clutter_logprob: float | None
+    update_phi: bool
+    save_all_iters: bool
     log_elbo: bool = True
     pinned_var: float = 1e-5
-    normalize: str = "fixed"
-    normalize_range: tuple[float, float] = (1920.0, 1080.0)
+    normalize: str
+    normalize_range: tuple[float, float]
 
 
 @dataclass
@@ -147,7 +155,7 @@ def valid_detections(det: Tensor, det_mask: Tensor | None = None, image_size: Te
     absurd box (a detector glitch at 1e9 px) would drag its source's whole track along: also skipped.
     Shape: det (B, ..., 4), det_mask (B, ...), image_size (B, 2) (width, height) -> (B, ...) bool.
     """
-    ok = torch.isfinite(det).all(-1) & (det[..., 2] > det[..., 0]) & (det[..., 3] > det[..., 1])
+    ok = valid_boxes(det)
     if image_size is not None:
         wh = image_size.to(det.device, det.dtype).reshape(image_size.shape[0], *[1] * (det.dim() - 2), 2)
         wh = torch.cat([wh, wh], -1)

@@ -1,4 +1,4 @@
-"""Variational EM of MixDVAE for single-channel audio source separation (DESIGN §6).
+"""Variational EM of MixDVAE for single-channel audio source separation (docs/method.md §6).
 
 Notation (shapes: B mixtures, N sources, T frames, F frequency bins):
 
@@ -35,6 +35,8 @@ import torch
 from torch import Tensor
 
 from model.srnn import SRNN
+from utils.config import defaults_from
+from utils.config_keys_scass import VEM_SCASS
 
 ES_POWER = ("sample", "expected")
 Z_MODES = ("sample", "mean")
@@ -42,6 +44,9 @@ V_THETA_FLOOR = 1e-20  # keeps 1 / v_theta finite when exp() underflows
 
 
 @dataclass(frozen=True)
+@defaults_from(VEM_SCASS, n_iter="VEM.N_iter_total", ratio_v_theta_x="VEM.ratio_v_theta_x", v_x_floor="VEM.v_x_floor",
+               es_power="VEM.es_power", z_mode="VEM.z_mode", finetune="Training.finetune", lr="Training.lr",
+               beta="Training.beta", mixture_power_db="VEM.mixture_power_db")
 class VEMOptions:
     """Settings of :func:`run_vem` (INI ``[VEM]`` and ``[Training]`` keys of the same names).
 
@@ -59,15 +64,15 @@ class VEMOptions:
             (see :func:`level_gain`) and the estimates are scaled back; None keeps the input level.
     """
 
-    n_iter: int = 70
-    ratio_v_theta_x: float = 0.03
-    v_x_floor: float = 1e-8
-    es_power: str = "sample"
-    z_mode: str = "sample"
-    finetune: bool = False
-    lr: float = 1e-3
-    beta: float = 0.01
-    mixture_power_db: float | None = 15.0
+    n_iter: int
+    ratio_v_theta_x: float
+    v_x_floor: float
+    es_power: str
+    z_mode: str
+    finetune: bool
+    lr: float
+    beta: float
+    mixture_power_db: float | None
 
     def __post_init__(self):
         if self.es_power not in ES_POWER:
@@ -107,7 +112,7 @@ def level_gain(mix_power: Tensor, reference_db: float) -> Tensor:
 
     The DVAEs learned absolute power spectra: their features are log-powers standardised with
     fixed training statistics and their decoders output absolute variances, so a mixture 20 dB
-    louder than the training data is out of their domain (issue 10, defect 7: SI-SDR about -40 dB
+    louder than the training data is out of their domain (SI-SDR about -40 dB
     at a gain of 32768). Scaling every mixture to one reference level, and the estimates back,
     makes the VEM gain-invariant. The mean power (not the mean log-power) is used because it varies
     least between mixtures of the training kind (about +-1.5 dB against +-6 dB for the log-power).

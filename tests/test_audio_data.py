@@ -1,4 +1,4 @@
-"""Audio data specification (§3.3, §4 audio data): file I/O, single-source sequences, mixtures."""
+"""Audio data specification (§4 audio data): file I/O, single-source sequences, mixtures."""
 
 import csv
 import logging
@@ -14,6 +14,7 @@ import soundfile as sf
 import torch
 
 from data import scass_surrogate_corpus as corpus
+from data import surrogate_scores as scores
 from data.audio_dataset import SpectrogramDataset
 from data.augment import AugmentOptions
 from data.mixture_dataset import MixtureDataset, collate
@@ -270,12 +271,12 @@ def test_surrogate_corpus_reports_missing_tools(monkeypatch, tmp_path):
 
 
 def test_surrogate_midi_file_is_a_flute_track():
-    events, info = corpus.flute_events(np.random.default_rng(0), 3.0)
-    data = corpus.midi_file(events)
+    events, info = scores.flute_events(np.random.default_rng(0), 3.0)
+    data = scores.midi_file(events)
     assert data[:4] == b"MThd" and data[14:18] == b"MTrk" and data.endswith(b"\xff\x2f\x00")
     assert bytes([0xC0, 73]) in data                                  # program change to GM flute
     assert info["num_notes"] == sum(1 for _, _, m in events if m[0] == 0x90)
-    assert any(m[0] == 0xE0 and m != corpus._pitch_bend(0.0) for _, _, m in events)   # vibrato bends
+    assert any(m[0] == 0xE0 and m != scores._pitch_bend(0.0) for _, _, m in events)   # vibrato bends
 
 
 @pytest.mark.skipif(shutil.which("espeak-ng") is None or shutil.which("fluidsynth") is None

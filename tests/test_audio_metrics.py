@@ -1,4 +1,4 @@
-"""Specification of the SC-ASS metrics (§8.2) and of the metric tracker (§10)."""
+"""Specification of the SC-ASS metrics (§8.2) and of the metric tracker."""
 
 import json
 import math
@@ -129,9 +129,9 @@ def test_tracker_summary_on_a_hand_case(tmp_path):
     assert math.isnan(tracker.summary()["IBM"]["s1_si_sdr"]["ci95"])  # one item: no interval
 
     paths = tracker.save(tmp_path)
-    assert [p.name for p in paths] == ["metrics_per_item.csv", "metrics_summary.json", "summary.txt"]
+    assert [p.name for p in paths] == ["metrics_per_item.csv", "summary.json", "summary.txt"]
     assert len((tmp_path / "metrics_per_item.csv").read_text().splitlines()) == 1 + 5
-    assert json.loads((tmp_path / "metrics_summary.json").read_text())["IBM"]["s1_si_sdr"]["ci95"] is None
+    assert json.loads((tmp_path / "summary.json").read_text())["methods"]["IBM"]["s1_si_sdr"]["ci95"] is None
     table = (tmp_path / "summary.txt").read_text()
     assert "SI-SDR" in table and "input" not in table
     assert table.index("NMF") < table.index("IBM")  # methods in the order they were added

@@ -1,4 +1,4 @@
-"""Answers to bad input (issue 10): one line ``error: ...`` naming what and where, exit status 2, no
+"""Answers to bad input: one line ``error: ...`` naming what and where, exit status 2, no
 traceback, nothing half-written. One test (or more) per defect of the sweep, named after what it checks.
 
 Defect 7 (audio VEM gain invariance) is covered with the audio VEM, not here.
@@ -33,6 +33,7 @@ from tests.conftest import run_script, tiny_mot_sections, write_ini
 from utils.audio_io import load_audio
 from utils.checkpoint import load_dvae, save_checkpoint
 from utils.config import Key, load_config
+from utils.config_keys import USER_COMMON
 from utils.config_keys_mot import VEM_MOT
 from utils.errors import UserError
 from utils.mot_io import load_mot_txt, repair_boxes, write_tracks
@@ -426,7 +427,7 @@ def test_mixture_with_nan_samples_is_refused_naming_the_file(tmp_path):
 
 # ============================================================================ defect 15: run-directory race
 def test_run_directories_started_in_the_same_second_never_collide(tmp_path, monkeypatch):
-    ini = write_ini(tmp_path / "a.ini", {"User": {"task_name": "MOT"}})
+    ini = load_config(write_ini(tmp_path / "a.ini", {"User": {"task_name": "MOT"}}), USER_COMMON[:1])
     monkeypatch.setattr("time.strftime", lambda fmt: "2026-01-01-00h00m00")
     first = make_run_dir(tmp_path / "runs", "MOT", "x", ini)
     # another process claims the next name between a check and the mkdir: the check must not be trusted

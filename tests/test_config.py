@@ -1,4 +1,4 @@
-"""The config layer (§9): typed INI values, and every user mistake stops the script before any work
+"""The config layer: typed INI values, and every user mistake stops the script before any work
 with exit status 2 and one line naming file, section, key and what was expected."""
 
 import subprocess
@@ -201,3 +201,47 @@ def test_audio_x_dim_must_equal_the_number_of_stft_bins(monkeypatch, tmp_path):
     sections["STFT"] = {"wlen_sec": 0.016, "hop_percent": 0.25, "fs": 16000}
     message = _main_error(monkeypatch, write_ini(tmp_path / "a.ini", sections))
     assert "[Network] x_dim: expected 129" in message and "got 513" in message
+
+
+# ----------------------------------------------------------------- --set overrides and the effective INI
+def test_overrides_are_applied_and_validated_like_the_file(good_ini):
+    cfg = load_config(good_ini, TRAIN, overrides=["Training.lr=0.01", "DataFrame.max_train_batches = 3"])
+    assert cfg["Training"]["lr"] == 0.01 and cfg["DataFrame"]["max_train_batches"] == 3
+    for override, fragments in {
+        "Training.lrr=0.01": ["--set Training.lrr=0.01", "unknown key lrr in [Training]", "did you mean lr?"],
+        "Trainin.lr=0.01": ["unknown section [Trainin]", "did you mean Training?"],
+        "Training.lr=5": [str(good_ini), "[Training] lr (--set)", "in [1e-08, 1]", "'5'"],
+        "Training.lr": ["expected Section.key=value"],
+        "lr=0.01": ["expected Section.key=value"],
+    }.items():
+        with pytest.raises(UserError) as err:
+            load_config(good_ini, TRAIN, overrides=[override])
+        assert "\n" not in str(err.value)
+        for fragment in fragments:
+            assert fragment in str(err.value), (override, str(err.value))
+
+
+def test_effective_ini_reloads_to_the_same_config(good_ini, tmp_path):
+    cfg = load_config(good_ini, TRAIN, overrides=["Training.seed=7", "DataFrame.use_random_seq=True"])
+    text = cfg.effective_ini()
+    assert text.startswith(f"# effective configuration: {good_ini} --set Training.seed=7")
+    assert "seed = 7" in text and "# max_train_batches = 0" in text         # a default, as a comment
+    (tmp_path / "again.ini").write_text(text)
+    again = load_config(tmp_path / "again.ini", TRAIN)
+    assert again.values == cfg.values and again.digest() == cfg.digest()
+    assert load_config(good_ini, TRAIN).digest() != cfg.digest()
+
+
+def test_settings_dataclasses_take_their_defaults_from_the_key_lists():
+    from model.vem_mot import VEMSettings
+    from model.vem_scass import VEMOptions
+    from utils.config_keys_mot import VEM_MOT
+    from utils.config_keys_scass import VEM_SCASS
+
+    mot = {(k.section, k.name): k.default for k in VEM_MOT}
+    scass = {(k.section, k.name): k.default for k in VEM_SCASS}
+    assert VEMSettings().n_iter == mot["VEM", "N_iter_total"]
+    assert VEMSettings().temperature == mot["VEM", "assignment_temperature"]
+    assert VEMSettings().normalize_range == tuple(mot["DataFrame", "normalize_range"])
+    assert VEMOptions().ratio_v_theta_x == scass["VEM", "ratio_v_theta_x"]
+    assert VEMOptions().beta == scass["Training", "beta"]

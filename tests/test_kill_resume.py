@@ -1,4 +1,4 @@
-"""Kill and resume (issue 10): a pre-training killed with SIGKILL at a random point and resumed loses at
+"""Kill and resume: a pre-training killed with SIGKILL at a random point and resumed loses at
 most the interrupted epoch, ``loss.csv`` holds exactly one row per epoch, and ``best.pt`` is the best
 epoch of the whole history."""
 

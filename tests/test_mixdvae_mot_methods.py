@@ -1,4 +1,4 @@
-"""mixdvae_mot.py per-method settings (issue 8): KF-VEM's own [KF] tau / init window / filter noise, and extra
+"""mixdvae_mot.py per-method settings: KF-VEM's own [KF] tau / init window / filter noise, and extra
 MixDVAE checkpoints as rows of their own ([Eval] extra_dvae). Tiny untrained checkpoints: plumbing only."""
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def test_extra_checkpoints_are_rows_and_kf_has_its_own_settings(runs):
     assert "E-S filter, var x2" in log                                       # the row's own inflation
     assert "KF-VEM-filter: tau 0.5, init_subseq_len 5, accel_std_ratio 0.003" in log
     assert "KF-VEM-smoother: tau 0.5, init_subseq_len 10, accel_std_ratio 0.01" in log
-    assert (out / "tracks" / "MixDVAE-nc" / "s0.txt").is_file()
+    assert (out / "trackers" / "MixDVAE-syn" / "MixDVAE-nc" / "data" / "s0.txt").is_file()
     assert "MixDVAE-nc" in (out / "summary.txt").read_text()
 
 

@@ -1,4 +1,4 @@
-"""mixdvae_mot.py end to end on tiny data, and its answers to bad inputs (DESIGN §5, §7, §8.1, §10; issue 3).
+"""mixdvae_mot.py end to end on tiny data, its TrackEval export, overrides, provenance and its answers to bad inputs.
 
 Everything is built in a temporary directory with the project's own builders: a tiny untrained SRNN
 checkpoint (the script's plumbing is under test here, not the tracking quality), a synthetic 3-target
@@ -52,10 +52,10 @@ def write_ini(path: Path, root: Path, data_dir: Path, **overrides) -> Path:
     return write_ini_overridden(path, sections, overrides)
 
 
-def run(ini: Path) -> subprocess.CompletedProcess:
+def run(ini: Path, *args: str) -> subprocess.CompletedProcess:
     env = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PATH": "/usr/bin:/bin"}
-    return subprocess.run([sys.executable, "mixdvae_mot.py", str(ini)], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300)
+    return subprocess.run([sys.executable, "mixdvae_mot.py", str(ini), *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
 
 
 def toy_mot_sequence(root: Path, layout: str) -> None:
@@ -109,8 +109,11 @@ def setup(tmp_path_factory):
         "num_source": write_ini(root / "src.ini", root, root / "syn", **{"VEM.num_source": 2}),
         "baseline": write_ini(root / "base.ini", root, root / "syn", **{"Eval.baselines": "kf_vem, deepsort"}),
     }
+    cases = {name: (ini,) for name, ini in cases.items()}
+    cases["overrides"] = (cases["synthetic"][0], "--set", "VEM.N_iter_total=2", "--set", "User.run_name=ovr")
+    cases["typo"] = (*cases["overrides"], "--set", "VEM.N_iter_totl=2")
     with ThreadPoolExecutor(2) as pool:
-        results = dict(zip(cases, pool.map(run, cases.values())))
+        results = dict(zip(cases, pool.map(lambda args: run(*args), cases.values())))
     return root, results
 
 
@@ -125,12 +128,12 @@ def test_end_to_end_writes_every_output(setup):
     proc = results["synthetic"]
     assert proc.returncode == 0, proc.stderr
     out = run_dir(root, "syn")
-    for name in ("syn.ini", "log.txt", "summary.txt", "summary.json", "metrics_per_sample.csv",
+    for name in ("syn.ini", "log.txt", "summary.txt", "summary.json", "metrics_per_item.csv",
                  "metric_per_iteration.csv", "elbo_per_iteration.csv", "figures/mota_idf1_per_iteration.png",
                  "figures/tracks_s0.png", "figures/tracks_s1.png"):
         assert (out / name).is_file(), name
     for method in METHODS:
-        files = sorted((out / "tracks" / method).glob("*.txt"))
+        files = sorted((out / "trackers" / "MixDVAE-syn" / method / "data").glob("*.txt"))
         assert [f.stem for f in files] == [f"s{i}" for i in range(6)]
         first = files[0].read_text().splitlines()[0].split(",")
         assert len(first) == 10 and first[:2] == ["1", "1"]             # MOTChallenge: frame, id, l, t, w, h, ...
@@ -142,8 +145,8 @@ def test_end_to_end_writes_every_output(setup):
                       "DetA", "AssA"]
     assert [line.split()[0] for line in table.splitlines()[2:6]] == list(METHODS)
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["methods"]) == set(METHODS) and summary["num_samples"] == 6
-    per_sample = pd.read_csv(out / "metrics_per_sample.csv")
+    assert set(summary["methods"]) == set(METHODS) and summary["num_items"] == 6
+    per_sample = pd.read_csv(out / "metrics_per_item.csv")
     assert len(per_sample) == 24 and {"mota", "idf1", "hota"} <= set(per_sample.columns)
     curves = pd.read_csv(out / "metric_per_iteration.csv")
     assert len(curves) == 3 + 1 and {"MixDVAE_mota", "KF-VEM-smoother_idf1"} <= set(curves.columns)
@@ -157,8 +160,8 @@ def test_motchallenge_layouts_go_through_builder_script_and_metrics(setup):
     proc = results["motchallenge"]
     assert proc.returncode == 0, proc.stderr
     out = run_dir(root, "motc")
-    per_sample = pd.read_csv(out / "metrics_per_sample.csv")
-    assert {s.split("_")[0] for s in per_sample["sample"]} == {"TOY-mot17", "TOY-mot15"}
+    per_sample = pd.read_csv(out / "metrics_per_item.csv")
+    assert {s.split("_")[0] for s in per_sample["item"]} == {"TOY-mot17", "TOY-mot15"}
     summary = json.loads((out / "summary.json").read_text())
     for method in METHODS:
         assert 0.0 <= summary["methods"][method]["hota"] <= 1.0
@@ -194,3 +197,93 @@ def test_bad_inputs_exit_2_with_one_line(setup, case, message):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in proc.stderr
     assert re.search(message, lines[0]), lines[0]
+
+
+# ----------------------------------------------------------------------------- researcher's workflow
+
+
+def test_set_overrides_are_validated_applied_and_kept_in_the_run_directory(setup):
+    root, results = setup
+    typo = results["typo"]
+    assert typo.returncode == 2 and not list((root / "out").glob("MOT_ovr_*_1"))
+    (line,) = typo.stderr.strip().splitlines()
+    assert "N_iter_totl" in line and "did you mean N_iter_total?" in line
+    assert results["overrides"].returncode == 0, results["overrides"].stderr
+    out = run_dir(root, "ovr")
+    ini = (out / "syn.ini").read_text()                            # the effective INI, under the INI's name
+    assert "N_iter_total = 2" in ini and "N_iter_total = 3" not in ini and "--set VEM.N_iter_total=2" in ini
+    assert len(pd.read_csv(out / "elbo_per_iteration.csv")) == 2    # 2 iterations ran, not the file's 3
+    from utils.config import load_config
+    from utils.config_keys_mot import VEM_MOT
+
+    again = load_config(out / "syn.ini", VEM_MOT)                   # the kept INI reproduces the run's config
+    provenance = json.loads((out / "summary.json").read_text())["provenance"]
+    assert again["VEM"]["N_iter_total"] == 2 and again.digest() == provenance["config_sha256"]
+
+
+def test_print_config_prints_the_effective_config_and_exits_0(setup):
+    root, _ = setup
+    proc = run(root / "syn.ini", "--set", "VEM.std_ratio=0.05", "--print-config")
+    assert proc.returncode == 0, proc.stderr
+    assert "std_ratio = 0.05" in proc.stdout and "[KF]" in proc.stdout
+    assert "# dvae_var_scale = 1.0" in proc.stdout                # a key the file leaves at its default
+
+
+def test_summary_json_records_provenance(setup):
+    root, _ = setup
+    prov = json.loads((run_dir(root, "syn") / "summary.json").read_text())["provenance"]
+    assert prov["seed"] == 0 and prov["device"] == "cpu"
+    assert prov["git_commit"] == "none" or len(prov["git_commit"]) == 40
+    for package in ("python", "torch", "numpy", "motmetrics", "trackeval", "scipy", "pandas"):
+        assert prov["versions"][package] not in ("", "absent"), package
+    assert len(prov["config_sha256"]) == 64 and prov["machine"]["hostname"] and prov["machine"]["cpu_count"]
+
+
+def trackeval_hota(out: Path, benchmark: str, split: str) -> dict[str, float]:
+    """TrackEval's own evaluator over the run's exported tree: HOTA per tracker (combined over sequences)."""
+    import trackeval
+
+    config = {**trackeval.Evaluator.get_default_eval_config(), "USE_PARALLEL": False, "PRINT_RESULTS": False,
+              "PRINT_CONFIG": False, "TIME_PROGRESS": False, "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False,
+              "PLOT_CURVES": False, "DISPLAY_LESS_PROGRESS": True}
+    dataset = trackeval.datasets.MotChallenge2DBox({
+        **trackeval.datasets.MotChallenge2DBox.get_default_dataset_config(), "GT_FOLDER": str(out / "gt"),
+        "TRACKERS_FOLDER": str(out / "trackers"), "SEQMAP_FOLDER": str(out / "seqmaps"), "BENCHMARK": benchmark,
+        "SPLIT_TO_EVAL": split, "OUTPUT_FOLDER": str(out / "trackeval_output"), "PRINT_CONFIG": False})
+    results, _ = trackeval.Evaluator(config).evaluate([dataset], [trackeval.metrics.HOTA({"PRINT_CONFIG": False})])
+    per_tracker = results["MotChallenge2DBox"]
+    return {name: float(np.mean(r["COMBINED_SEQ"]["pedestrian"]["HOTA"]["HOTA"])) for name, r in per_tracker.items()}
+
+
+@pytest.mark.parametrize("case, run_name, split",
+                         [("synthetic", "syn", "syn"), ("motchallenge", "motc", "motchallenge")])
+def test_trackeval_scores_the_exported_tree_as_the_run_does(setup, case, run_name, split):
+    """The MOTChallenge tree a run writes, scored by TrackEval's own evaluator, gives the run's HOTA (1e-6)."""
+    root, results = setup
+    assert results[case].returncode == 0, results[case].stderr
+    out = run_dir(root, run_name)
+    report = json.loads((out / "summary.json").read_text())
+    summary = report["methods"]
+    seqs = (out / "seqmaps" / f"MixDVAE-{split}.txt").read_text().split()
+    assert seqs[0] == "name" and len(seqs) - 1 == report["num_items"]
+    got = trackeval_hota(out, "MixDVAE", split)
+    assert set(got) == set(METHODS)
+    for method in METHODS:
+        assert abs(got[method] - summary[method]["hota"]) < 1e-6, method
+
+
+def test_motchallenge_export_keeps_original_frames_and_identities(setup):
+    root, _ = setup
+    out = run_dir(root, "motc")
+    samples = sorted((root / "motchallenge").glob("*.npz"))
+    late = next(p for p in samples if int(np.load(p)["start_frame"]) > 1)
+    with np.load(late) as sample:
+        start, ids, T = int(sample["start_frame"]), sorted(sample["gt_ids"].tolist()), len(sample["gt"])
+    seq = out / "gt" / "MixDVAE-motchallenge" / late.stem
+    gt = np.loadtxt(seq / "gt" / "gt.txt", delimiter=",", ndmin=2)
+    assert gt[:, 0].min() == start and gt[:, 0].max() == start + T - 1
+    assert sorted(set(gt[:, 1].astype(int).tolist())) == ids
+    assert f"seqLength={start + T - 1}" in (seq / "seqinfo.ini").read_text()
+    tracks = np.loadtxt(out / "trackers" / "MixDVAE-motchallenge" / "MixDVAE" / "data" / f"{late.stem}.txt",
+                        delimiter=",", ndmin=2)
+    assert tracks[:, 0].min() >= start and set(tracks[:, 1].astype(int).tolist()) <= set(ids)

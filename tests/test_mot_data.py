@@ -1,4 +1,4 @@
-"""N-target MOT samples (§3.2): MOTChallenge builder, synthetic builder, dataset and collate."""
+"""N-target MOT samples: MOTChallenge builder, synthetic builder, dataset and collate."""
 
 import json
 import warnings

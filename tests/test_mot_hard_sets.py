@@ -1,4 +1,4 @@
-"""Harder synthetic MOT data (issue 8): half frame rate, manoeuvres, long occlusions, camera motion, clutter.
+"""Harder synthetic MOT data: half frame rate, manoeuvres, long occlusions, camera motion, clutter.
 
 Each flag is checked for what it guarantees, against the same seed without the flag where possible.
 """

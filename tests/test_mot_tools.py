@@ -1,4 +1,4 @@
-"""Evaluation-set builder, tuning and results-table tools (issue 8), on tiny data; the bootstrap by hand."""
+"""Evaluation-set builder, tuning and results-table tools, on tiny data; the bootstrap by hand."""
 
 import csv
 import json

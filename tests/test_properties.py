@@ -1,4 +1,4 @@
-"""Property-based tests (hypothesis, issue 10): random, extreme and non-finite values through the INI parser,
+"""Property-based tests (hypothesis): random, extreme and non-finite values through the INI parser,
 the MOTChallenge reader, the MOT VEM and the audio VEM. Every answer is a finite result or a clear
 :class:`UserError`; nothing else (no other exception, no NaN passed on silently)."""
 

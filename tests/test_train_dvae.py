@@ -1,7 +1,8 @@
-"""End-to-end pre-training (``train_dvae_single.py``, §4, §10) on tiny data: the run directory, the
+"""End-to-end pre-training (``train_dvae_single.py``, §4) on tiny data: the run directory, the
 validation loss going down, self-describing checkpoints, and resuming a run."""
 
 import configparser
+import json
 import shutil
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from utils.config_keys import TRAIN, TRAIN_AUDIO
 from utils.errors import UserError
 
 SCRIPT = "train_dvae_single.py"
-RUN_FILES = {"best.pt", "latest.pt", "loss.csv", "loss.png", "log.txt"}
+RUN_FILES = {"best.pt", "latest.pt", "loss.csv", "loss.png", "log.txt", "summary.json"}
 
 
 def train(ini):
@@ -54,7 +55,11 @@ def test_mot_run_writes_the_run_directory(mot_run):
     ini, proc, run_dir, losses = mot_run
     assert run_dir.name.startswith("MOT_SRNN_")
     assert RUN_FILES | {ini.name} <= {p.name for p in run_dir.iterdir()}
-    assert (run_dir / ini.name).read_text() == ini.read_text()
+    kept = load_config(run_dir / ini.name, TRAIN)                  # the effective INI: the same configuration
+    assert kept.values == load_config(ini, TRAIN).values
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["epochs"] == 6 and summary["provenance"]["config_sha256"] == kept.digest()
+    assert {"seed", "git_commit", "versions", "machine", "device"} <= set(summary["provenance"])
     assert list(losses["epoch"]) == list(range(6))
     assert list(losses["kl_weight"]) == [kl_weight(e, 1) for e in range(6)] == [0, 1, 1, 1, 1, 1]
     assert list(losses["ss_prob"]) == [ss_probability(e, 1, 3) for e in range(6)] == [0, 0, 0.5, 1, 1, 1]

@@ -1,4 +1,4 @@
-"""Synthetic single-object trajectories (§3.1): generator properties, CLI, and the torch Dataset."""
+"""Synthetic single-object trajectories: generator properties, CLI, and the torch Dataset."""
 
 import json
 

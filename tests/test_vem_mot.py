@@ -1,5 +1,5 @@
-"""The MOT VEM (DESIGN §5) and KF-VEM (§7) as a specification: hand cases, properties, toys whose
-answer is known, and the bad inputs of issue 3 (empty frames, clutter, missing/degenerate boxes)."""
+"""The MOT VEM (docs/method.md §5) and KF-VEM (§7) as a specification: hand cases, properties, toys whose
+answer is known, and bad inputs (empty frames, clutter, missing/degenerate boxes)."""
 
 from __future__ import annotations
 

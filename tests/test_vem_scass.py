@@ -1,4 +1,4 @@
-"""The SC-ASS VEM (DESIGN §6) as a specification: hand cases, properties, a toy that must separate."""
+"""The SC-ASS VEM (docs/method.md §6) as a specification: hand cases, properties, a toy that must separate."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Level robustness of the audio VEM (issue 9 deliverable 3, issue 10 defect 7).
+"""Level robustness of the audio VEM.
 
 Two surrogate flute + speech mixtures at 0 dB are rendered once (espeak-ng, FluidSynth) and
 separated with the shipped DVAEs at several input gains; the SI-SDR of the estimates must not

@@ -7,28 +7,37 @@
 3. prints both result tables and where the figures and audio were written.
 
 ``--quick --workdir DIR`` runs the same pipeline at a toy size in DIR (used by the test suite).
+``--set Section.key=value`` (repeatable) goes to each script whose INI reads that key; an unknown key
+stops the demo before any work. ``--print-config`` prints both effective configurations.
 """
 
 from __future__ import annotations
 
 import argparse
-import configparser
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from utils.cli import route_overrides  # noqa: E402
+from utils.config_keys_mot import VEM_MOT  # noqa: E402
+from utils.config_keys_scass import VEM_SCASS  # noqa: E402
+from utils.errors import run_main  # noqa: E402
+
 PY = sys.executable
 MOT_CFG = ROOT / "config" / "demo" / "cfg_vem_mot_demo.ini"
 SCASS_CFG = ROOT / "config" / "demo" / "cfg_vem_scass_demo.ini"
 FULL = {"mot_samples": 50, "mixtures": 20, "files_per_source": 12}
 QUICK = {"mot_samples": 4, "mixtures": 2, "files_per_source": 2}
-QUICK_VEM = {"N_iter_total": "3", "init_iter_number": "2"}
+QUICK_VEM = ["VEM.N_iter_total=3", "VEM.init_iter_number=2"]
 
 
-def run(args: list) -> None:
-    print("$ " + " ".join(str(a) for a in args), flush=True)
+def run(args: list, echo: bool = True) -> None:
+    if echo:
+        print("$ " + " ".join(str(a) for a in args), flush=True)
     proc = subprocess.run([str(a) for a in args], cwd=ROOT)
     if proc.returncode != 0:
         sys.exit(f"demo step failed (exit {proc.returncode}): {' '.join(str(a) for a in args)}")
@@ -61,39 +70,34 @@ def make_data(data: Path, size: dict) -> tuple[Path, Path]:
     return mot_dir, mix_dir
 
 
-def quick_config(src: Path, dst: Path, data_dir: Path, save_root: Path, vem: dict) -> Path:
-    """Copy an INI with its data dir, output root and VEM iteration counts replaced."""
-    cfg = configparser.ConfigParser(interpolation=None)
-    cfg.optionxform = str
-    cfg.read(src)
-    cfg["User"]["data_dir"] = str(data_dir)
-    cfg["User"]["save_root"] = str(save_root)
-    for key, value in vem.items():
-        if cfg.has_option("VEM", key):
-            cfg["VEM"][key] = value
-    with open(dst, "w") as f:
-        cfg.write(f)
-    return dst
+def sets(overrides: list[str]) -> list[str]:
+    return [arg for o in overrides for arg in ("--set", o)]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="toy sizes and 3 VEM iterations (for tests)")
     ap.add_argument("--workdir", type=Path, help="data and outputs go here (default: data/generated/demo, output/demo)")
+    ap.add_argument("--set", action="append", default=[], metavar="Section.key=value", dest="overrides",
+                    help="override a value of the demo INIs (repeatable), e.g. --set VEM.N_iter_total=10")
+    ap.add_argument("--print-config", action="store_true", help="print both effective configurations and exit")
     args = ap.parse_args()
     t0 = time.perf_counter()
     data = args.workdir / "data" if args.workdir else ROOT / "data" / "generated" / "demo"
-    mot_dir, mix_dir = make_data(data, QUICK if args.quick else FULL)
-    mot_cfg, scass_cfg, out = MOT_CFG, SCASS_CFG, ROOT / "output" / "demo"
+    out = args.workdir / "output" if args.workdir else ROOT / "output" / "demo"
+    routed = route_overrides((QUICK_VEM if args.quick else []) + args.overrides, {"mot": VEM_MOT, "scass": VEM_SCASS})
     if args.workdir:
-        out = args.workdir / "output"
-        vem = QUICK_VEM if args.quick else {}
-        mot_cfg = quick_config(MOT_CFG, args.workdir / MOT_CFG.name, mot_dir, out, vem)
-        scass_cfg = quick_config(SCASS_CFG, args.workdir / SCASS_CFG.name, mix_dir, out, vem)
+        routed["mot"][:0] = [f"User.data_dir={data / 'mot_3t'}", f"User.save_root={out}"]
+        routed["scass"][:0] = [f"User.data_dir={data / 'mixtures'}", f"User.save_root={out}"]
+    if args.print_config:
+        run([PY, "mixdvae_mot.py", MOT_CFG, *sets(routed["mot"]), "--print-config"], echo=False)
+        run([PY, "mixdvae_scass.py", SCASS_CFG, *sets(routed["scass"]), "--print-config"], echo=False)
+        return
+    make_data(data, QUICK if args.quick else FULL)
     t_data = time.perf_counter() - t0
-    run([PY, "mixdvae_mot.py", mot_cfg])
+    run([PY, "mixdvae_mot.py", MOT_CFG, *sets(routed["mot"])])
     t_mot = time.perf_counter() - t0 - t_data
-    run([PY, "mixdvae_scass.py", scass_cfg])
+    run([PY, "mixdvae_scass.py", SCASS_CFG, *sets(routed["scass"])])
     t_scass = time.perf_counter() - t0 - t_data - t_mot
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s (data {t_data:.0f} s, tracking {t_mot:.0f} s, "
           f"separation {t_scass:.0f} s).\nRun directories (tables, figures, tracks, separated wavs) are in {out}/: "
@@ -101,4 +105,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -1,4 +1,4 @@
-"""How good is a MOT DVAE, against the trivial answers on the same noisy input (DESIGN §4)?
+"""How good is a MOT DVAE, against the trivial answers on the same noisy input (docs/method.md §4)?
 
     python tools/eval_mot_dvae.py data/generated/mot_synthetic/val model/pretrained/mot_srnn.pt [more.pt ...]
 

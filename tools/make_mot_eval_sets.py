@@ -1,4 +1,4 @@
-"""Build the synthetic MOT evaluation sets (issue 8): a validation and a test split of each hard set.
+"""Build the synthetic MOT evaluation sets: a validation and a test split of each hard set.
 
     python tools/make_mot_eval_sets.py                     # all sets, 300 val / 300 test samples
     python tools/make_mot_eval_sets.py --quick             # 12 / 12 samples in data/generated/mot_sets_quick

@@ -1,4 +1,4 @@
-"""MOT results table with 95 % bootstrap intervals: every method on the test split of every set (issue 8).
+"""MOT results table with 95 % bootstrap intervals: every method on the test split of every set.
 
     python tools/mot_results_table.py --dvae causal=model/pretrained/mot_srnn.pt \
         --dvae noncausal=PATH --tuning "output/tuning/{set}/best.json" --out output/results

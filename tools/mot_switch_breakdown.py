@@ -105,8 +105,10 @@ def main() -> None:
     dataset = MOTSampleDataset(args.data_dir)
     batch = collate_mot([dataset[i] for i in range(min(args.num_samples, len(dataset)))])
     gt, det = batch["gt"].numpy(), batch["det"].numpy()
-    dvae = VEMSettings(init_subseq_len=args.init_subseq_len, temperature=args.tau, log_elbo=False)
-    kf = VEMSettings(init_subseq_len=args.kf_init_subseq_len, temperature=args.kf_tau, log_elbo=False)
+    dvae = VEMSettings(init_subseq_len=args.init_subseq_len, temperature=args.tau, log_elbo=False,
+                       save_all_iters=False)
+    kf = VEMSettings(init_subseq_len=args.kf_init_subseq_len, temperature=args.kf_tau, log_elbo=False,
+                     save_all_iters=False)
     methods = {f"MixDVAE-{n}": (SRNNDynamics(load_dvae(p, head="gaussian")[0], args.z_mode, var_scale=args.var_scale,
                                              es_mode=args.dvae_es),
                                 dvae) for n, _, p in (s.partition("=") for s in args.dvae)}

@@ -1,4 +1,4 @@
-"""Tune MixDVAE and the KF-VEM baselines with the same grid budget on a validation split (issue 8).
+"""Tune MixDVAE and the KF-VEM baselines with the same grid budget on a validation split.
 
     python tools/tune_mot.py --data data/generated/mot_sets/synthetic/val --out output/tuning/synthetic \
         --dvae model/pretrained/mot_srnn.pt

@@ -1,11 +1,9 @@
-"""Audio file I/O: load as mono float32 at a target rate, trim silence, write atomically (§3.3)."""
+"""Audio file I/O: load as mono float32 at a target rate, trim silence, write atomically."""
 
 from __future__ import annotations
 
 import logging
 import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +11,7 @@ import soundfile as sf
 from scipy.signal import resample_poly
 
 from utils.errors import UserError
-from utils.output_dir import default_mode
+from utils.output_dir import atomic_write
 
 log = logging.getLogger(__name__)
 
@@ -106,13 +104,5 @@ def write_wav(path, x: np.ndarray, fs: int, subtype: str = "PCM_16") -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".wav.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            sf.write(f, np.asarray(x, dtype=np.float32), int(fs), subtype=subtype, format="WAV")
-        os.chmod(tmp, default_mode())         # mkstemp makes files private (0600); use the umask like open()
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: sf.write(tmp, np.asarray(x, dtype=np.float32), int(fs), subtype=subtype,
+                                                   format="WAV"))

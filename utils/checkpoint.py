@@ -1,4 +1,4 @@
-"""Self-describing DVAE checkpoints (DESIGN §4): weights + the [Network] (and [STFT]) values.
+"""Self-describing DVAE checkpoints (docs/method.md §4): weights + the [Network] (and [STFT]) values.
 
 A checkpoint can rebuild its model without an INI file, and a VEM run can refuse a
 checkpoint whose network or STFT settings differ from its INI, naming the key.
@@ -6,7 +6,6 @@ checkpoint whose network or STFT settings differ from its INI, naming the key.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +14,7 @@ import torch
 from model.srnn import SRNN
 from utils.config_keys import ARCH_KEYS, STFT_ARCH_KEYS
 from utils.errors import UserError
+from utils.output_dir import atomic_write
 
 HEAD_OF_TASK = {"MOT": "gaussian", "SC-ASS": "is"}
 
@@ -34,9 +34,7 @@ def save_checkpoint(path: Path, model: SRNN, network: dict, stft: dict | None = 
     path = Path(path)
     payload = {"format": "mixdvae-srnn-1", "head": model.head, "network": dict(network),
                "stft": dict(stft) if stft else None, "model": model.state_dict(), **extra}
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: torch.save(payload, tmp))
 
 
 def read_checkpoint(path: str | Path) -> dict:

@@ -1,22 +1,28 @@
-"""INI configuration: typed keys, validation before any work, one-line errors (DESIGN §9).
+"""INI configuration: typed keys, validation before any work, one-line errors.
 
 A script declares the keys it reads as a list of :class:`Key`; :func:`load_config`
-parses the INI file, checks every key (presence, type, range, existing data
-directories) and returns a :class:`Config` of typed values. Any problem raises a
-:class:`~utils.errors.UserError` naming file, section, key and what was expected.
+parses the INI file, applies command-line overrides (``--set Section.key=value``), checks
+every key (presence, type, range, existing data directories) and returns a :class:`Config`
+of typed values. Any problem raises a :class:`~utils.errors.UserError` naming file,
+section, key and what was expected. Overrides go through the same checks as the file.
 The README's config reference is generated from the same key lists
 (:func:`reference_table`), so it cannot drift from what the code reads.
+:meth:`Config.effective_ini` is the INI the run actually used (overrides applied, defaults
+listed as comments): it is what a run directory keeps and what ``--print-config`` prints.
 """
 
 from __future__ import annotations
 
 import configparser
 import difflib
+import hashlib
+import io
+import json
 import math
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterable
 from typing import Any
 
 from utils.errors import UserError
@@ -62,12 +68,19 @@ class Key:
 
 
 class Config:
-    """Typed values by section: ``cfg["Network"]["x_dim"]`` or ``cfg.get("Network", "x_dim")``."""
+    """Typed values by section: ``cfg["Network"]["x_dim"]`` or ``cfg.get("Network", "x_dim")``.
 
-    def __init__(self, path: Path, values: dict[str, dict[str, Any]], parser: configparser.ConfigParser):
+    ``parser`` holds the file's raw values with the overrides applied; ``overrides`` the
+    ``--set`` arguments in order; ``keys`` the key list the values were validated against.
+    """
+
+    def __init__(self, path: Path, values: dict[str, dict[str, Any]], parser: configparser.ConfigParser,
+                 overrides: Sequence[str] = (), keys: Sequence[Key] = ()):
         self.path = path
         self.values = values
         self.parser = parser
+        self.overrides = list(overrides)
+        self.keys = list(keys)
 
     def __getitem__(self, section: str) -> dict[str, Any]:
         return self.values[section]
@@ -77,6 +90,41 @@ class Config:
 
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.values.get(name, {}))
+
+    def effective_ini(self) -> str:
+        """The INI this run used: the file's keys with ``--set`` overrides applied, and every other key the
+        script reads as a commented default. Loading it again gives the same values."""
+        out = io.StringIO()
+        out.write(f"# effective configuration: {self.path}"
+                  + "".join(f" --set {o}" for o in self.overrides) + "\n\n")
+        sections = list(dict.fromkeys([*self.parser.sections(), *(k.section for k in self.keys)]))
+        for section in sections:
+            out.write(f"[{section}]\n")
+            given = self.parser.options(section) if self.parser.has_section(section) else []
+            for name in given:
+                out.write(f"{name} = {self.parser.get(section, name)}\n")
+            defaults = [k for k in self.keys if k.section == section and k.name not in given]
+            if defaults:
+                out.write("# not in the file, so at their defaults:\n")
+            for key in defaults:
+                out.write(f"# {key.name} = {_ini_text(key.default)}\n".replace(" \n", "\n"))
+            out.write("\n")
+        return out.getvalue()
+
+    def digest(self) -> str:
+        """SHA-256 of the typed values (defaults included): equal for equal effective configs."""
+        text = json.dumps(self.values, sort_keys=True, default=str)
+        return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _ini_text(value: Any) -> str:
+    if value is REQUIRED:
+        return "(required)"
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 def _convert(key: Key, raw: str, where: str) -> Any:
@@ -153,11 +201,38 @@ def _check_known(path: Path, parser: configparser.ConfigParser, keys: list[Key])
                 raise UserError(f"{path} [{section}] {name}: unknown key ({tip})")
 
 
-def load_config(path: str | Path, keys: Iterable[Key], strict: bool = True) -> Config:
-    """Parse and validate ``path`` against ``keys``.
+def _apply_overrides(path: Path, parser: configparser.ConfigParser, overrides: Sequence[str],
+                     keys: list[Key], strict: bool) -> None:
+    """Write ``Section.key=value`` overrides into ``parser``; unknown sections or keys are refused with the
+    closest valid name (``strict=False``: only malformed ones, as for a partial first read)."""
+    known: dict[str, list[str]] = {}
+    for key in keys:
+        known.setdefault(key.section, []).append(key.name)
+    for text in overrides:
+        target, eq, value = text.partition("=")
+        section, dot, name = target.strip().partition(".")
+        section, name = section.strip(), name.strip()
+        if not eq or not dot or not section or not name:
+            raise UserError(f"--set {text!r}: expected Section.key=value, e.g. --set VEM.N_iter_total=5")
+        if strict and section not in known:
+            hint = difflib.get_close_matches(section, list(known), n=1)
+            tip = f"did you mean {hint[0]}?" if hint else f"valid sections: {', '.join(known)}"
+            raise UserError(f"--set {text}: unknown section [{section}] for {path} ({tip})")
+        if strict and name not in known[section]:
+            hint = difflib.get_close_matches(name, known[section], n=1, cutoff=0.6)
+            tip = f"did you mean {hint[0]}?" if hint else f"valid keys: {', '.join(known[section])}"
+            raise UserError(f"--set {text}: unknown key {name} in [{section}] ({tip})")
+        if not parser.has_section(section):
+            parser.add_section(section)
+        parser.set(section, name, value.strip())
+
+
+def load_config(path: str | Path, keys: Iterable[Key], strict: bool = True, overrides: Sequence[str] = ()) -> Config:
+    """Parse and validate ``path`` against ``keys``, with ``overrides`` (``"Section.key=value"``) applied.
 
     ``strict`` (the default) also refuses sections and keys that are not in ``keys``, suggesting
     the closest valid name; ``strict=False`` is for a first partial read (e.g. only task_name).
+    An overridden value is validated like the file's; its errors name the ``--set``.
 
     Raises:
         UserError: missing/unreadable file, unknown section or key, missing section or required
@@ -184,9 +259,13 @@ def load_config(path: str | Path, keys: Iterable[Key], strict: bool = True) -> C
         raise UserError(f"{path}: cannot parse INI file ({first})") from None
     if strict:
         _check_known(path, parser, keys)
+    _apply_overrides(path, parser, overrides or (), keys, strict)
+    overridden = {tuple(p.strip() for p in o.partition("=")[0].partition(".")[::2]) for o in overrides or ()}
     values: dict[str, dict[str, Any]] = {}
     for key in keys:
         where = f"{path} [{key.section}] {key.name}"
+        if (key.section, key.name) in overridden:
+            where += " (--set)"
         sec = values.setdefault(key.section, {})
         if not parser.has_section(key.section):
             if key.default is REQUIRED:
@@ -200,7 +279,28 @@ def load_config(path: str | Path, keys: Iterable[Key], strict: bool = True) -> C
             sec[key.name] = key.default
             continue
         sec[key.name] = _convert(key, raw, where)
-    return Config(path, values, parser)
+    return Config(path, values, parser, overrides or (), keys)
+
+
+def defaults_from(keys: Iterable[Key], **fields: str):
+    """Class decorator, placed under ``@dataclass``: each named field's default is the default of an INI
+    key (``field="Section.key"``), so a settings dataclass and the INI share one declaration of it.
+
+    Example::
+
+        @dataclass(frozen=True)
+        @defaults_from(VEM_MOT, n_iter="VEM.N_iter_total")
+        class Settings:
+            n_iter: int
+    """
+    table = {f"{k.section}.{k.name}": k.default for k in keys}
+
+    def apply(cls):
+        for field, key in fields.items():
+            value = table[key]
+            setattr(cls, field, tuple(value) if isinstance(value, list) else value)
+        return cls
+    return apply
 
 
 def comma_list(value: str, allowed: tuple[str, ...], where: str) -> list[str]:
@@ -232,7 +332,7 @@ def reference_table(keys: Iterable[Key]) -> str:
 
 
 def choose_device(use_cuda: bool, log=print):
-    """``use_cuda`` -> CUDA when available, else CPU; say which (DESIGN §9)."""
+    """``use_cuda`` -> CUDA when available, else CPU; say which."""
     import torch
 
     if use_cuda and torch.cuda.is_available():

@@ -1,4 +1,4 @@
-"""Every INI key the three scripts read, with defaults, meaning and valid range (DESIGN §9).
+"""Every INI key the three scripts read, with defaults, meaning and valid range.
 
 The lists here are the single source of truth: scripts validate against them before doing
 any work, and the README's config reference is generated from them

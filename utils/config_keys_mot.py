@@ -1,4 +1,4 @@
-"""INI keys of ``mixdvae_mot.py`` (MixDVAE for multi-object tracking, DESIGN §5, §7, §8.1, §9).
+"""INI keys of ``mixdvae_mot.py`` (MixDVAE for multi-object tracking, docs/method.md §5, §7, §8).
 
 Reference values follow the original MixDVAE MOT configuration ([VEM] N_iter_total 70,
 num_source 3, num_obs 3, std_ratio 0.04, init_iter_number 20, init_subseq_len 30; [Training]
@@ -81,6 +81,9 @@ VEM_MOT = [
              "settings (but its own E-S mode and variance inflation when given) and shown as MixDVAE-<name> "
              "(may be empty)"),
     Key("Eval", "num_plot_samples", "int", 4, help="samples drawn as track figures", low=0),
+    Key("Eval", "benchmark", "str", "MixDVAE",
+        help="benchmark name of the TrackEval export: trackers/<benchmark>-<split>/<method>/data/<seq>.txt"),
+    Key("Eval", "split", "str", "", help="split name of the TrackEval export; empty = the data_dir folder's name"),
     Key("Eval", "iou_threshold", "float", 0.5,
         help="smallest IoU for a track to match a ground-truth box (motmetrics, MOTA/IDF1)", low=0.01, high=1.0),
     Key("KF", "accel_std_ratio", "float", 0.01,

@@ -1,4 +1,4 @@
-"""INI keys of ``mixdvae_scass.py`` (MixDVAE for SC-ASS, DESIGN §6, §7, §8.2, §9).
+"""INI keys of ``mixdvae_scass.py`` (MixDVAE for SC-ASS, docs/method.md §6–§8).
 
 Reference values follow the original MixDVAE SC-ASS configuration; keys the reference does
 not have (``v_x_floor``, ``es_power``, ``z_mode``, ``[Eval]``, ``[NMF]``...) carry documented
@@ -13,7 +13,7 @@ from utils.config_keys import NETWORK, STFT, USER_COMMON
 
 BASELINES = ("nmf", "ibm", "mixture")
 METRICS = ("si_sdr", "pesq", "estoi", "sdr", "sir", "sar", "rmse")
-SOURCE_NAMES = ("flute", "speech")   # s1, s2 (DESIGN §3.3)
+SOURCE_NAMES = ("flute", "speech")   # s1, s2
 
 VEM_SCASS = [
     *USER_COMMON,

@@ -1,4 +1,4 @@
-"""Collect per-item metric rows and summarise them per method (§8.2, §10).
+"""Collect per-item metric rows and summarise them per method (§8.2).
 
 One row per (item, method): ``tracker.add("mix_0003", "NMF", metrics)`` where ``metrics`` is
 a flat dict such as :func:`utils.audio_metrics.get_metrics` returns (keys ``s1_si_sdr``,
@@ -6,8 +6,8 @@ a flat dict such as :func:`utils.audio_metrics.get_metrics` returns (keys ``s1_s
 they come from the rows. Outputs:
 
 - ``metrics_per_item.csv``: the rows as they were added;
-- ``metrics_summary.json``: per method and metric: mean, median, 95 % CI half-width
-  ``1.96 * std / sqrt(n)`` and n, NaNs ignored (n counts the non-NaN values);
+- ``summary.json``: ``{..header.., "methods": {method: {metric: stats}}}``; stats are mean, median,
+  95 % CI half-width ``1.96 * std / sqrt(n)`` and n, NaNs ignored (n counts the non-NaN values);
 - ``summary.txt``: the means as text tables (rows = methods, one table per source).
 """
 
@@ -21,6 +21,8 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+
+from utils.output_dir import atomic_write
 
 # Column order and labels for known metrics; unknown metrics follow in the order first seen.
 _ORDER = ("si_sdr", "pesq", "estoi", "sdr", "sir", "sar", "rmse")
@@ -93,18 +95,23 @@ class MetricTracker:
                          + means.to_string(float_format=lambda v: f"{v:.2f}", na_rep="-"))
         return "\n\n".join(parts) + "\n"
 
-    def save(self, out_dir: str | Path) -> list[Path]:
-        """Write ``metrics_per_item.csv``, ``metrics_summary.json`` and ``summary.txt`` into ``out_dir``.
+    def save(self, out_dir: str | Path, header: Mapping | None = None, table: str | None = None) -> list[Path]:
+        """Write ``metrics_per_item.csv``, ``summary.json`` and ``summary.txt`` into ``out_dir`` (atomically).
+
+        Args:
+            header: entries of ``summary.json`` before ``"methods"`` (run settings, provenance).
+            table: the text of ``summary.txt`` (default :meth:`table`).
 
         Returns:
             The paths written.
         """
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        paths = [out_dir / "metrics_per_item.csv", out_dir / "metrics_summary.json", out_dir / "summary.txt"]
-        self.frame.to_csv(paths[0], index=False)
-        paths[1].write_text(json.dumps(_nan_to_none(self.summary()), indent=2) + "\n")
-        paths[2].write_text(self.table())
+        paths = [out_dir / "metrics_per_item.csv", out_dir / "summary.json", out_dir / "summary.txt"]
+        atomic_write(paths[0], self.frame.to_csv(index=False))
+        summary = {**(header or {}), "methods": self.summary()}
+        atomic_write(paths[1], json.dumps(_nan_to_none(summary), indent=2, default=str) + "\n")
+        atomic_write(paths[2], self.table() if table is None else table)
         return paths
 
 

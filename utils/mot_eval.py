@@ -1,4 +1,4 @@
-"""MOT evaluation: IoU, CLEAR-MOT / ID metrics (py-motmetrics) and HOTA (TrackEval) (DESIGN §8.1).
+"""MOT evaluation: IoU, CLEAR-MOT / ID metrics (py-motmetrics) and HOTA (TrackEval) (docs/method.md (8.1)).
 
 Every sample is scored on its own: objects are the ground-truth targets ``0..N-1``, hypotheses
 are the tracker's sources ``0..S-1`` (MixDVAE: source ``n`` with box ``m_tn`` on every frame),

@@ -1,5 +1,5 @@
 """Run MOT methods on a data split and score them per sample: the machinery of the tuning script and the
-results tables (``tools/tune_mot.py``, ``tools/mot_results_table.py``; issue 8).
+results tables (``tools/tune_mot.py``, ``tools/mot_results_table.py``).
 
 A method is a :class:`MethodSpec` (MixDVAE with a checkpoint, KF-VEM filter or smoother, SORT-style) with
 its own settings. :func:`run_method` tracks every sample of a split, :func:`score_samples` returns
@@ -102,7 +102,7 @@ def reference_vem_settings(ini: str | Path = "config/cfg_dvae_vem_mot.ini", **ov
                            clutter_logprob=float(clutter) if clutter else None,
                            normalize=frame["normalize"].strip(),
                            normalize_range=tuple(float(v) for v in frame["normalize_range"].split(",")),
-                           log_elbo=False)
+                           log_elbo=False, save_all_iters=False)
     except (KeyError, ValueError) as err:
         raise UserError(f"{ini}: cannot read the [VEM]/[DataFrame] settings ({err})") from None
     return replace(base, **{k: v for k, v in overrides.items() if v is not None})

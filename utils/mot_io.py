@@ -1,4 +1,4 @@
-"""MOTChallenge text files: read gt/det/result tables, write and read tracks (DESIGN §3.2, §8.1).
+"""MOTChallenge text files: read gt/det/result tables, write and read tracks.
 
 A MOTChallenge line is ``frame, id, left, top, width, height, conf, x, y, z`` (frames and ids
 1-based, boxes in pixels; gt files of MOT16/17/20 end with ``consider, class, visibility`` instead).
@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from utils.errors import UserError
+from utils.output_dir import atomic_write
 
 _SPLIT = re.compile(r"[,\s]+")
 MAX_FRAMES = 1_000_000    # beyond any MOTChallenge sequence; a larger frame number is a damaged file
@@ -95,36 +96,54 @@ def repair_boxes(tracks: np.ndarray, min_size: float = MIN_BOX_PX) -> tuple[np.n
     return fixed.astype(tracks.dtype), int(bad.any(-1).sum())
 
 
-def write_tracks(path: str | Path, tracks, conf=None) -> int:
-    """Write one sample's tracks as a MOTChallenge result file (written atomically).
+def mot_lines(tracks, conf=None, first_frame: int = 1, ids=None, tail: str = "-1,-1,-1",
+              decimals: int = 3) -> tuple[str, int]:
+    """MOTChallenge lines ``frame,id,left,top,width,height,conf,<tail>`` of a dense track array.
 
     Args:
-        path: output ``.txt`` file.
         tracks: (x1, y1, x2, y2) pixel boxes, NaN rows skipped; degenerate boxes repaired (:func:`repair_boxes`).
-        conf: optional confidences written in column 7 (default 1).
+        conf: optional column-7 values (default 1).
+        first_frame: the frame number of ``tracks[0]`` (1 for a file of its own; the window's first frame in
+            the original sequence for a sample cut from one).
+        ids: the id of each track (default ``1..S``).
+        tail: the columns after ``conf`` (world coordinates in result files; ``class,visibility`` in gt files).
+        decimals: digits after the point of the box coordinates.
 
     Shape:
-        tracks: (T, S, 4), conf: (T, S)
+        tracks: (T, S, 4), conf: (T, S), ids: (S,)
 
     Returns:
-        number of lines written. Frame t is written as ``t + 1``, source s as id ``s + 1``.
+        (text, number of lines).
     """
     tracks = np.asarray(tracks.detach().cpu() if hasattr(tracks, "detach") else tracks, dtype=np.float64)
     tracks = repair_boxes(tracks)[0]
     T, S, _ = tracks.shape
     conf = np.ones((T, S)) if conf is None else np.broadcast_to(np.asarray(conf, dtype=np.float64), (T, S))
+    ids = np.arange(1, S + 1) if ids is None else np.asarray(ids, dtype=np.int64)
     t, s = np.nonzero(np.isfinite(tracks).all(-1))
     box = tracks[t, s]
-    table = np.column_stack([t + 1, s + 1, box[:, :2], box[:, 2:] - box[:, :2], conf[t, s]])
+    table = np.column_stack([t + first_frame, ids[s], box[:, :2], box[:, 2:] - box[:, :2], conf[t, s]])
+    d = decimals
+    text = "".join(f"{int(r[0])},{int(r[1])},{r[2]:.{d}f},{r[3]:.{d}f},{r[4]:.{d}f},{r[5]:.{d}f},{r[6]:.4g},{tail}\n"
+                   for r in table)
+    return text, len(table)
+
+
+def write_tracks(path: str | Path, tracks, conf=None, **options) -> int:
+    """Write one sample's tracks as a MOTChallenge result file (written atomically).
+
+    Args:
+        path: output ``.txt`` file.
+        tracks, conf, options: as :func:`mot_lines`.
+
+    Returns:
+        number of lines written. By default frame t is written as ``t + 1``, source s as id ``s + 1``.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as f:
-        for row in table:
-            f.write(f"{int(row[0])},{int(row[1])},{row[2]:.3f},{row[3]:.3f},{row[4]:.3f},{row[5]:.3f},"
-                    f"{row[6]:.4g},-1,-1,-1\n")
-    tmp.replace(path)
-    return len(table)
+    text, count = mot_lines(tracks, conf, **options)
+    atomic_write(path, text)
+    return count
 
 
 def write_results(out_dir: str | Path, names: Sequence[str], tracks) -> list[Path]:

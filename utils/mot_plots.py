@@ -1,4 +1,4 @@
-"""Figures of a MOT run (DESIGN §10): tracks over detections and ground truth, MOTA/IDF1 per iteration.
+"""Figures of a MOT run: tracks over detections and ground truth, MOTA/IDF1 per iteration.
 
 Matplotlib is imported inside the functions (Agg backend) so that importing this module is cheap.
 """

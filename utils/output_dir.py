@@ -1,4 +1,7 @@
-"""All-or-nothing output folders for the data generators (DESIGN §3).
+"""All-or-nothing outputs: atomic file writes, and staged output folders for the data generators.
+
+:func:`atomic_write` is the one way the project writes a file that a kill must never leave half
+written (checkpoints, tracks, metrics, figures, samples, wavs).
 
 A generator writes its whole set into a temporary folder next to ``--out`` and swaps it in only
 once everything is written, so a run that fails half-way (a bad input file, a full disk, Ctrl-C)
@@ -16,7 +19,7 @@ import fnmatch
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -82,15 +85,30 @@ def staged_dir(out: Path) -> Iterator[Path]:
         raise
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``path`` through a temporary file and a rename, with the umask's permissions."""
+def atomic_write(path: Path, content: str | bytes | Callable[[Path], object]) -> Path:
+    """Write ``path`` through a temporary file in the same folder and a rename, with the umask's permissions.
+
+    Args:
+        path: the file to write (its folder must exist).
+        content: text (UTF-8), bytes, or a function writing a given temporary path (e.g.
+            ``lambda tmp: torch.save(obj, tmp)``); the temporary name ends with ``path``'s suffix, so
+            writers that infer the format from it (soundfile, matplotlib, numpy) behave as for ``path``.
+
+    Returns:
+        ``path``. On any error the temporary file is removed and ``path`` is left as it was.
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=f".tmp{path.suffix}", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
+        if callable(content):
+            os.close(fd)
+            content(Path(tmp))
+        else:
+            with os.fdopen(fd, "wb") as f:
+                f.write(content.encode() if isinstance(content, str) else content)
         os.chmod(tmp, default_mode())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return path

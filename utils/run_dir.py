@@ -1,7 +1,7 @@
-"""Run directories and logging (DESIGN §10).
+"""Run directories and logging.
 
-``save_root/<task>_<name>_<timestamp>/`` holds a copy of the INI, ``log.txt`` (the same
-lines as the console), metrics files and figures.
+``save_root/<task>_<name>_<timestamp>/`` holds the effective INI (overrides applied), ``log.txt``
+(the same lines as the console), ``summary.json`` (results and provenance), metrics files and figures.
 """
 
 from __future__ import annotations
@@ -12,9 +12,13 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
+from utils.config import Config
 from utils.errors import UserError
+from utils.output_dir import atomic_write
 
 
 def check_output_root(save_root: Path, where: str) -> None:
@@ -42,8 +46,8 @@ def check_output_root(save_root: Path, where: str) -> None:
         raise UserError(f"{where}: cannot write into {str(probe)!r} ({err.strerror or err}){hint}") from None
 
 
-def make_run_dir(save_root: Path, task: str, name: str, ini_path: Path) -> Path:
-    """Create a fresh run directory and copy the INI into it.
+def make_run_dir(save_root: Path, task: str, name: str, cfg: Config) -> Path:
+    """Create a fresh run directory and write the effective INI into it, under the INI's file name.
 
     The name is claimed with an exclusive ``mkdir`` (a suffix is added while it is taken), so two
     runs started in the same second never share a directory.
@@ -58,7 +62,7 @@ def make_run_dir(save_root: Path, task: str, name: str, ini_path: Path) -> Path:
             break
         except FileExistsError:
             suffix += 1
-    shutil.copy(ini_path, run / Path(ini_path).name)
+    atomic_write(run / Path(cfg.path).name, cfg.effective_ini())
     return run
 
 
@@ -106,3 +110,17 @@ def get_logger(run_dir: Path | None, logger_type: int = 3, name: str = "mixdvae"
         logger.addHandler(handler)
     logging.captureWarnings(True)
     return logger
+
+
+@contextmanager
+def discard_on_user_error(run_dir: Path, logger: logging.Logger) -> Iterator[None]:
+    """On a :class:`~utils.errors.UserError` inside the block, close ``logger``'s handlers and delete
+    ``run_dir`` before re-raising: a run stopped by bad input leaves nothing half-written."""
+    try:
+        yield
+    except UserError:
+        for handler in list(logger.handlers):
+            handler.close()
+            logger.removeHandler(handler)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise

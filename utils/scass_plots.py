@@ -1,4 +1,4 @@
-"""Figures of an SC-ASS run (DESIGN §10): spectrograms and metric per VEM iteration.
+"""Figures of an SC-ASS run: spectrograms and metric per VEM iteration.
 
 Each function writes one PNG atomically (temporary file, then rename), so an interrupted
 run never leaves a half-written figure under the final name.
@@ -6,8 +6,6 @@ run never leaves a half-written figure under the final name.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -17,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
+
+from utils.output_dir import atomic_write
 
 DB_RANGE = 80.0  # dynamic range shown in the spectrograms
 
@@ -30,14 +30,8 @@ def save_figure(fig, path: str | Path, dpi: int = 90) -> Path:
     """Save ``fig`` as PNG at ``path`` atomically and close it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=".png.tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", dpi=dpi)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=dpi))
     finally:
         plt.close(fig)
     return path
