@@ -39,8 +39,9 @@ from data.mot_dataset import MOTSampleDataset, collate_mot
 from model.kf_vem import KalmanDynamics
 from model.vem_mot import SRNNDynamics, VEMSettings, run_vem, valid_detections
 from utils.checkpoint import load_dvae
-from utils.config import Config, choose_device, comma_list, load_config
+from utils.config import Config, comma_list, load_config
 from utils.config_keys_mot import BASELINES, VEM_MOT
+from utils.distributed import Ranks, start
 from utils.errors import UserError, run_main
 from utils.run_dir import check_output_root, get_logger, make_run_dir
 
@@ -78,19 +79,28 @@ def load_mot_dvae(cfg: Config):
     return model, ckpt
 
 
-def load_samples(cfg: Config) -> list[dict]:
+def load_samples(cfg: Config, ranks: Ranks | None = None) -> list[dict | None]:
     """Every sample of ``data_dir``, checked: N = num_source, at most num_obs detections per frame, valid
-    init boxes (zero-area / inverted detections are skipped by the loader with a warning)."""
+    init boxes (zero-area / inverted detections are skipped by the loader with a warning).
+
+    Under torchrun only the samples of this rank's batches are read: the others are None."""
+    ranks = ranks or Ranks()
     dataset = MOTSampleDataset(cfg["User"]["data_dir"])
     num_source, num_obs = cfg["VEM"]["num_source"], cfg["VEM"]["num_obs"]
-    items = []
-    for i in tqdm(range(len(dataset)), desc="loading samples", disable=None):
+    size = cfg["DataFrame"]["batch_size"]
+    mine = {i for start in ranks.shard(range(0, len(dataset), size)) for i in range(start, start + size)}
+    items, first = [], None
+    for i in tqdm(range(len(dataset)), desc="loading samples", disable=None if ranks.main else True):
+        if i not in mine:
+            items.append(None)
+            continue
         item = dataset[i]
         where = f"{dataset.files[i]}"
         if item["gt"].shape[1] != num_source or item["init"].shape != (num_source, 4):
             raise UserError(f"{where}: {item['gt'].shape[1]} targets but {cfg.path} [VEM] num_source = {num_source}")
-        if items and len(item["gt"]) != len(items[0]["gt"]):
-            raise UserError(f"{where}: {len(item['gt'])} frames but {dataset.files[0]} has {len(items[0]['gt'])} "
+        first = first or (dataset.files[i], len(item["gt"]))
+        if len(item["gt"]) != first[1]:
+            raise UserError(f"{where}: {len(item['gt'])} frames but {first[0]} has {first[1]} "
                             "(one data_dir must hold samples of one length)")
         per_frame = item["det_mask"].sum(1)
         if int(per_frame.max()) > num_obs:
@@ -192,6 +202,25 @@ class Scores:
         self.iter_counts: dict[str, dict[str, np.ndarray]] = {}
         self.elbo: dict[str, dict[str, np.ndarray]] = {}
 
+    def __getstate__(self):          # picklable, to travel between ranks (the module is imported again)
+        return {k: v for k, v in self.__dict__.items() if k != "ev"}
+
+    def __setstate__(self, state):
+        import utils.mot_eval as mot_eval
+
+        self.__dict__.update(state, ev=mot_eval)
+
+    def merge(self, later: Scores) -> None:
+        """Append the scores of later samples, as if they had been added here after the others."""
+        self.names.extend(later.names)
+        for method in later.accs:
+            self.accs.setdefault(method, []).extend(later.accs[method])
+            self.hota.setdefault(method, []).extend(later.hota[method])
+        for mine, theirs in ((self.iter_counts, later.iter_counts), (self.elbo, later.elbo)):
+            for method, new in theirs.items():
+                old = mine.get(method)
+                mine[method] = new if old is None else {k: old[k] + v for k, v in new.items()}
+
     def add(self, method: str, gt: np.ndarray, tracks: np.ndarray) -> None:
         """Shape: gt (B, T, N, 4), tracks (B, T, S, 4), pixels."""
         accs = (self.ev.accumulate(g, h, self.iou_threshold) for g, h in zip(gt, tracks))
@@ -248,6 +277,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description="MixDVAE multi-object tracking, scored next to KF-VEM and SORT.")
     ap.add_argument("config", help="INI file, e.g. config/cfg_dvae_vem_mot.ini")
     args = ap.parse_args()
+    ranks = start()                                   # one rank, unless started by torchrun
     cfg, baselines = load_cfg(args.config)
     user, tr = cfg["User"], cfg["Training"]
     if tr["num_threads"]:
@@ -256,11 +286,18 @@ def main() -> None:
     np.random.seed(tr["seed"])
     model, ckpt = load_mot_dvae(cfg)
     extra = load_extra_dvaes(cfg)
-    items = load_samples(cfg)
+    items = ranks.run_checked(load_samples, cfg, ranks)    # a bad sample in any rank's shard stops every rank
+    lengths = {n for n in ranks.all_gather(next((len(i["gt"]) for i in items if i), None)) if n is not None}
+    if len(lengths) > 1:
+        raise UserError(f"{user['data_dir']}: samples of {sorted(lengths)} frames (one data_dir must hold samples "
+                        "of one length)")
     settings = vem_settings(cfg)
+    if not ranks.main:
+        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, None, ranks)
+        return
     run_dir = make_run_dir(user["save_root"], "MOT", user["run_name"] or "MixDVAE", Path(args.config))
     try:
-        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, run_dir)
+        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, run_dir, ranks)
     except UserError:     # nothing half-written: a run stopped by bad input leaves no run directory
         logger = logging.getLogger("mixdvae")
         for handler in list(logger.handlers):
@@ -270,9 +307,12 @@ def main() -> None:
         raise
 
 
-def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra: dict, items: list[dict],
-                    settings: VEMSettings, run_dir: Path) -> None:
-    """Run every method on every batch, write tracks, figures, metrics and the summary into ``run_dir``."""
+def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra: dict, items: list[dict | None],
+                    settings: VEMSettings, run_dir: Path | None, ranks: Ranks) -> None:
+    """Run every method on every batch, write tracks, figures, metrics and the summary into ``run_dir``.
+
+    Under torchrun each rank runs its batches (``items`` holds its samples) and rank 0 gathers the per-batch
+    tracks and scores, in batch order, and writes everything (the other ranks pass ``run_dir`` None)."""
     import pandas as pd
 
     from model.sort_tracker import sort_track
@@ -280,13 +320,14 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     from utils.mot_plots import plot_iteration_curves, plot_tracks
 
     user, tr, frame_cfg, ev, vem = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"], cfg["VEM"]
-    (run_dir / "figures").mkdir()
-    logger = get_logger(run_dir, user["logger_type"])
+    if run_dir is not None:
+        (run_dir / "figures").mkdir()
+    logger = get_logger(run_dir, user["logger_type"] if ranks.main else 0)
     log = logger.info
-    device = choose_device(tr["use_cuda"], log)
+    device = ranks.device(tr["use_cuda"], log)
     model.to(device)
     log(f"run directory: {run_dir}")
-    T, N = items[0]["gt"].shape[:2]
+    T, N = next(item for item in items if item is not None)["gt"].shape[:2]
     log(f"data: {len(items)} samples ({T} frames, {N} targets) from {user['data_dir']}")
     log(f"DVAE: {tr['saved_dvae']} (epoch {ckpt.get('epoch', '?')}, {model.num_parameters()} parameters)")
     if user["print_model"]:
@@ -309,14 +350,16 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
             log(f"{labels[m]}: tau {s.temperature:g}, init_subseq_len {s.init_subseq_len}, "
                 f"accel_std_ratio {k.accel_std_ratio:g}")
     methods = ["mixdvae", *(f"mixdvae:{name}" for name in extra), *baselines]
-    scores, seconds, plotted = Scores(ev["iou_threshold"]), dict.fromkeys(methods, 0.0), 0
-    batches = range(0, len(items), frame_cfg["batch_size"])
-    for start in tqdm(batches, desc="batches", disable=None):
+    scores, seconds = Scores(ev["iou_threshold"]), dict.fromkeys(methods, 0.0)
+
+    def track_batch(start: int) -> tuple[int, dict]:
+        """Every method on the batch starting at sample ``start``: tracks, scores, timings and warnings."""
         batch = collate_mot(items[start:start + frame_cfg["batch_size"]])
         det, mask, init = batch["det"].to(device), batch["det_mask"].to(device), batch["init"].to(device)
         gt = batch["gt"].numpy()
-        scores.names.extend(batch["names"])
-        tracks = {}
+        part = Scores(ev["iou_threshold"])
+        part.names.extend(batch["names"])
+        tracks, seconds, notes = {}, {}, []
         for method in methods:
             torch.manual_seed(tr["seed"] + start)          # a row's draws do not depend on the rows run before it
             t0 = time.perf_counter()
@@ -327,23 +370,39 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                 result = run_vem(det, mask, init, dynamics, method_settings, batch["image_size"])
                 out = result.tracks
                 check_tracks(labels[method], out, batch["names"], cfg)
-            seconds[method] += time.perf_counter() - t0
+            seconds[method] = time.perf_counter() - t0
             tracks[method], repaired = repair_boxes(out.cpu().numpy())
             if repaired:
-                log(f"warning: {labels[method]}: {repaired} inverted or zero-size track box(es) in "
-                    f"{', '.join(batch['names'][:3])}{', ...' if len(batch['names']) > 3 else ''} repaired "
-                    "(x2 > x1, y2 > y1) before scoring and writing")
-            scores.add(method, gt, tracks[method])
+                notes.append(f"warning: {labels[method]}: {repaired} inverted or zero-size track box(es) in "
+                             f"{', '.join(batch['names'][:3])}{', ...' if len(batch['names']) > 3 else ''} "
+                             "repaired (x2 > x1, y2 > y1) before scoring and writing")
+            part.add(method, gt, tracks[method])
             if result is not None and result.iter_tracks is not None:
-                scores.add_iterations(method, gt, result.iter_tracks.cpu().numpy())
+                part.add_iterations(method, gt, result.iter_tracks.cpu().numpy())
             if result is not None and result.elbo:
-                scores.add_elbo(method, result.elbo)
-            write_results(run_dir / "tracks" / labels[method], batch["names"], tracks[method])
-        for b in range(min(ev["num_plot_samples"] - plotted, len(batch["names"]))):
-            name = batch["names"][b]
-            plot_tracks(run_dir / "figures" / f"tracks_{name}.png", batch["det"][b].numpy(), gt[b],
-                        {labels[m]: tracks[m][b] for m in methods}, title=name)
-            plotted += 1
+                part.add_elbo(method, result.elbo)
+        plots = batch["det"][:max(0, ev["num_plot_samples"] - start)].numpy()
+        return start, dict(names=batch["names"], gt=gt, det=plots, tracks=tracks, scores=part, seconds=seconds,
+                           notes=notes)
+
+    batches = tqdm(ranks.shard(range(0, len(items), frame_cfg["batch_size"])), desc="batches",
+                   disable=None if ranks.main else True)
+    records = (track_batch(start) for start in batches)
+    if ranks.distributed:                 # a failure on any rank stops every rank here
+        records = ranks.gather_ordered(records)
+        if not ranks.main:
+            return
+    for _, record in records:             # in batch order, as one process would
+        scores.merge(record["scores"])
+        for method in methods:
+            seconds[method] += record["seconds"][method]
+            write_results(run_dir / "tracks" / labels[method], record["names"], record["tracks"][method])
+        for note in record["notes"]:
+            log(note)
+        for b, det in enumerate(record["det"]):
+            name = record["names"][b]
+            plot_tracks(run_dir / "figures" / f"tracks_{name}.png", det, record["gt"][b],
+                        {labels[m]: record["tracks"][m][b] for m in methods}, title=name)
     log("time: " + ", ".join(f"{labels[m]} {s:.1f}s ({len(items) / max(s, 1e-9):.1f} samples/s)"
                              for m, s in seconds.items()))
 
