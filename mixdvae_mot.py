@@ -37,10 +37,12 @@ from data.mot_dataset import MOTSampleDataset, collate_mot
 from model.kf_vem import KalmanDynamics
 from model.vem_mot import SRNNDynamics, VEMSettings, run_vem, valid_detections
 from utils.cli import script_config, seed_and_threads
-from utils.config import Config, choose_device, comma_list, load_config
+from utils.config import Config, comma_list, load_config
 from utils.config_keys_mot import BASELINES, VEM_MOT
+from utils.distributed import Ranks, start
 from utils.errors import UserError, run_main
 from utils.mot_dvaes import load_extra_dvaes, load_mot_dvae
+from utils.mot_scores import Scores, results_table
 from utils.output_dir import atomic_write
 from utils.provenance import provenance
 from utils.run_dir import check_output_root, discard_on_user_error, get_logger, make_run_dir
@@ -49,10 +51,6 @@ from utils.run_dir import check_output_root, discard_on_user_error, get_logger, 
 # where they are used: together they take seconds to import, and a refused run should answer fast.
 
 METHODS = {"mixdvae": "MixDVAE", "kf_filter": "KF-VEM-filter", "kf_vem": "KF-VEM-smoother", "sort": "SORT"}
-COLUMNS = {"mota": "MOTA", "motp": "MOTP", "idf1": "IDF1", "idp": "IDP", "idr": "IDR", "num_switches": "IDs",
-           "num_false_positives": "FP", "num_misses": "FN", "mostly_tracked": "MT", "partially_tracked": "PT",
-           "mostly_lost": "ML", "num_fragmentations": "Frag", "hota": "HOTA", "deta": "DetA", "assa": "AssA"}
-PERCENT = ("mota", "idf1", "idp", "idr", "hota", "deta", "assa")
 
 
 # --------------------------------------------------------------------------- validation
@@ -68,19 +66,28 @@ def load_cfg(path: str, overrides: list[str] = ()) -> tuple[Config, list[str]]:
     return cfg, comma_list(cfg["Eval"]["baselines"], BASELINES, f"{cfg.path} [Eval] baselines")
 
 
-def load_samples(cfg: Config) -> list[dict]:
+def load_samples(cfg: Config, ranks: Ranks | None = None) -> list[dict | None]:
     """Every sample of ``data_dir``, checked: N = num_source, at most num_obs detections per frame, valid
-    init boxes (zero-area / inverted detections are skipped by the loader with a warning)."""
+    init boxes (zero-area / inverted detections are skipped by the loader with a warning).
+
+    Under torchrun only the samples of this rank's batches are read: the others are None."""
+    ranks = ranks or Ranks()
     dataset = MOTSampleDataset(cfg["User"]["data_dir"])
     num_source, num_obs = cfg["VEM"]["num_source"], cfg["VEM"]["num_obs"]
-    items = []
-    for i in tqdm(range(len(dataset)), desc="loading samples", disable=None):
+    size = cfg["DataFrame"]["batch_size"]
+    mine = {i for start in ranks.shard(range(0, len(dataset), size)) for i in range(start, start + size)}
+    items, first = [], None
+    for i in tqdm(range(len(dataset)), desc="loading samples", disable=None if ranks.main else True):
+        if i not in mine:
+            items.append(None)
+            continue
         item = dataset[i]
         where = f"{dataset.files[i]}"
         if item["gt"].shape[1] != num_source or item["init"].shape != (num_source, 4):
             raise UserError(f"{where}: {item['gt'].shape[1]} targets but {cfg.path} [VEM] num_source = {num_source}")
-        if items and len(item["gt"]) != len(items[0]["gt"]):
-            raise UserError(f"{where}: {len(item['gt'])} frames but {dataset.files[0]} has {len(items[0]['gt'])} "
+        first = first or (dataset.files[i], len(item["gt"]))
+        if len(item["gt"]) != first[1]:
+            raise UserError(f"{where}: {len(item['gt'])} frames but {first[0]} has {first[1]} "
                             "(one data_dir must hold samples of one length)")
         per_frame = item["det_mask"].sum(1)
         if int(per_frame.max()) > num_obs:
@@ -144,89 +151,35 @@ def vem_settings(cfg: Config) -> VEMSettings:
 
 
 # --------------------------------------------------------------------------- scoring
-class Scores:
-    """Per-method motmetrics accumulators, HOTA inputs and per-iteration MOT counts over the dataset."""
-
-    def __init__(self, iou_threshold: float):
-        import utils.mot_eval as mot_eval
-
-        self.ev = mot_eval
-        self.iou_threshold = iou_threshold
-        self.accs: dict[str, list] = {}
-        self.hota: dict[str, list] = {}
-        self.names: list[str] = []
-        self.iter_counts: dict[str, dict[str, np.ndarray]] = {}
-        self.elbo: dict[str, dict[str, np.ndarray]] = {}
-
-    def add(self, method: str, gt: np.ndarray, tracks: np.ndarray) -> None:
-        """Shape: gt (B, T, N, 4), tracks (B, T, S, 4), pixels."""
-        accs = (self.ev.accumulate(g, h, self.iou_threshold) for g, h in zip(gt, tracks))
-        self.accs.setdefault(method, []).extend(accs)
-        self.hota.setdefault(method, []).extend(self.ev.hota_input(g, h) for g, h in zip(gt, tracks))
-
-    def add_iterations(self, method: str, gt: np.ndarray, iter_tracks: np.ndarray) -> None:
-        """MOT counts after every iteration, summed over samples. Shape: iter_tracks (I, B, T, S, 4)."""
-        I, B = iter_tracks.shape[:2]
-        counts = self.ev.mot_counts(np.broadcast_to(gt, (I, *gt.shape)).reshape(I * B, *gt.shape[1:]),
-                                     iter_tracks.reshape(I * B, *iter_tracks.shape[2:]), self.iou_threshold)
-        summed = {k: v.reshape(I, B).sum(1) for k, v in counts.items()}
-        old = self.iter_counts.get(method)
-        self.iter_counts[method] = summed if old is None else {k: old[k] + v for k, v in summed.items()}
-
-    def add_elbo(self, method: str, elbo: dict[str, torch.Tensor]) -> None:
-        """ELBO terms (n_iter, B), summed over samples (means are taken at the end)."""
-        sums = {k: v.double().sum(1).cpu().numpy() for k, v in elbo.items()}
-        old = self.elbo.get(method)
-        self.elbo[method] = sums if old is None else {k: old[k] + v for k, v in sums.items()}
-
-    def tables(self) -> dict:
-        return {m: self.ev.mot_summary(self.accs[m], self.names, self.hota[m]) for m in self.accs}
-
-    def iteration_curves(self) -> dict[str, dict[str, np.ndarray]]:
-        out = {}
-        for method, c in self.iter_counts.items():
-            objects = np.maximum(c["num_objects"], 1)
-            out[method] = {"mota": 1.0 - (c["num_misses"] + c["num_false_positives"] + c["num_switches"]) / objects,
-                           "idf1": 2.0 * c["idtp"] / np.maximum(c["num_objects"] + c["num_predictions"], 1)}
-        return out
-
-
-def results_table(tables: dict, num_samples: int) -> str:
-    """ONE table: rows = methods, columns = the §8.1 metrics over the dataset (motmetrics OVERALL)."""
-    import pandas as pd
-
-    rows = {}
-    for method, table in tables.items():
-        overall = table.loc["OVERALL"]
-        rows[method] = {label: (100 * overall[key] if key in PERCENT else overall[key])
-                        for key, label in COLUMNS.items()}
-    frame = pd.DataFrame.from_dict(rows, orient="index")
-    counts = [COLUMNS[k] for k in ("num_switches", "num_false_positives", "num_misses", "mostly_tracked",
-                                   "partially_tracked", "mostly_lost", "num_fragmentations")]
-    frame[counts] = frame[counts].astype(int)
-    header = (f"{num_samples} samples; MOTA, IDF1, IDP, IDR, HOTA, DetA, AssA in %; MOTP = mean (1 - IoU) of "
-              "matches (lower is better); IDs, FP, FN, Frag counts; MT/PT/ML targets")
-    return header + "\n" + frame.to_string(float_format=lambda v: f"{v:.2f}") + "\n"
-
-
 # --------------------------------------------------------------------------- main
 def main() -> None:
+    ranks = start()                                   # one rank, unless started by torchrun
     cfg, baselines = script_config("MixDVAE multi-object tracking, scored next to KF-VEM and SORT.",
                                    "config/cfg_dvae_vem_mot.ini", load_cfg)
     user, tr = cfg["User"], cfg["Training"]
     seed_and_threads(tr["seed"], tr["num_threads"])
     model, ckpt = load_mot_dvae(cfg)
     extra = load_extra_dvaes(cfg)
-    items = load_samples(cfg)
+    items = ranks.run_checked(load_samples, cfg, ranks)    # a bad sample in any rank's shard stops every rank
+    lengths = {n for n in ranks.all_gather(next((len(i["gt"]) for i in items if i), None)) if n is not None}
+    if len(lengths) > 1:
+        raise UserError(f"{user['data_dir']}: samples of {sorted(lengths)} frames (one data_dir must hold samples "
+                        "of one length)")
     settings = vem_settings(cfg)
+    if not ranks.main:
+        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, None, ranks)
+        return
     run_dir = make_run_dir(user["save_root"], "MOT", user["run_name"] or "MixDVAE", cfg)
     with discard_on_user_error(run_dir, logging.getLogger("mixdvae")):   # bad input leaves no run directory
-        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, run_dir)
+        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, run_dir, ranks)
 
 
-def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra: dict, items: list[dict],
-                    settings: VEMSettings, run_dir: Path) -> None:
-    """Run every method on every batch, write tracks, figures, metrics and the summary into ``run_dir``."""
+def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra: dict, items: list[dict | None],
+                    settings: VEMSettings, run_dir: Path | None, ranks: Ranks) -> None:
+    """Run every method on every batch, write tracks, figures, metrics and the summary into ``run_dir``.
+
+    Under torchrun each rank runs its batches (``items`` holds its samples) and rank 0 gathers the per-batch
+    tracks and scores, in batch order, and writes everything (the other ranks pass ``run_dir`` None)."""
     import pandas as pd
 
     from model.sort_tracker import sort_track
@@ -235,13 +188,14 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     from utils.mot_plots import plot_iteration_curves, plot_tracks
 
     user, tr, frame_cfg, ev, vem = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"], cfg["VEM"]
-    (run_dir / "figures").mkdir()
-    logger = get_logger(run_dir, user["logger_type"])
+    if run_dir is not None:
+        (run_dir / "figures").mkdir()
+    logger = get_logger(run_dir, user["logger_type"] if ranks.main else 0)
     log = logger.info
-    device = choose_device(tr["use_cuda"], log)
+    device = ranks.device(tr["use_cuda"], log)
     model.to(device)
     log(f"run directory: {run_dir}")
-    T, N = items[0]["gt"].shape[:2]
+    T, N = next(item for item in items if item is not None)["gt"].shape[:2]
     log(f"data: {len(items)} samples ({T} frames, {N} targets) from {user['data_dir']}")
     log(f"DVAE: {tr['saved_dvae']} (epoch {ckpt.get('epoch', '?')}, {model.num_parameters()} parameters)")
     if user["print_model"]:
@@ -268,16 +222,16 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
             log(f"{labels[m]}: tau {s.temperature:g}, init_subseq_len {s.init_subseq_len}, "
                 f"accel_std_ratio {k.accel_std_ratio:g}")
     methods = ["mixdvae", *(f"mixdvae:{name}" for name in extra), *baselines]
-    scores, seconds, plotted = Scores(ev["iou_threshold"]), dict.fromkeys(methods, 0.0), 0
-    export = TrackEvalExport(run_dir, ev["benchmark"], ev["split"] or Path(user["data_dir"]).resolve().name)
-    batches = range(0, len(items), frame_cfg["batch_size"])
-    for start in tqdm(batches, desc="batches", disable=None):
+    scores, seconds = Scores(ev["iou_threshold"]), dict.fromkeys(methods, 0.0)
+
+    def track_batch(start: int) -> tuple[int, dict]:
+        """Every method on the batch starting at sample ``start``: tracks, scores, timings and warnings."""
         batch = collate_mot(items[start:start + frame_cfg["batch_size"]])
         det, mask, init = batch["det"].to(device), batch["det_mask"].to(device), batch["init"].to(device)
         gt = batch["gt"].numpy()
-        scores.names.extend(batch["names"])
-        export.add_ground_truth(batch)
-        tracks = {}
+        part = Scores(ev["iou_threshold"])
+        part.names.extend(batch["names"])
+        tracks, seconds, notes = {}, {}, []
         for method in methods:
             torch.manual_seed(tr["seed"] + start)          # a row's draws do not depend on the rows run before it
             t0 = time.perf_counter()
@@ -288,23 +242,42 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                 result = run_vem(det, mask, init, dynamics, method_settings, batch["image_size"])
                 out = result.tracks
                 check_tracks(labels[method], out, batch["names"], cfg)
-            seconds[method] += time.perf_counter() - t0
+            seconds[method] = time.perf_counter() - t0
             tracks[method], repaired = repair_boxes(out.cpu().numpy())
             if repaired:
-                log(f"warning: {labels[method]}: {repaired} inverted or zero-size track box(es) in "
-                    f"{', '.join(batch['names'][:3])}{', ...' if len(batch['names']) > 3 else ''} repaired "
-                    "(x2 > x1, y2 > y1) before scoring and writing")
-            scores.add(method, gt, tracks[method])
+                notes.append(f"warning: {labels[method]}: {repaired} inverted or zero-size track box(es) in "
+                             f"{', '.join(batch['names'][:3])}{', ...' if len(batch['names']) > 3 else ''} "
+                             "repaired (x2 > x1, y2 > y1) before scoring and writing")
+            part.add(method, gt, tracks[method])
             if result is not None and result.iter_tracks is not None:
-                scores.add_iterations(method, gt, result.iter_tracks.cpu().numpy())
+                part.add_iterations(method, gt, result.iter_tracks.cpu().numpy())
             if result is not None and result.elbo:
-                scores.add_elbo(method, result.elbo)
-            export.add_tracks(labels[method], batch, tracks[method])
-        for b in range(min(ev["num_plot_samples"] - plotted, len(batch["names"]))):
-            name = batch["names"][b]
-            plot_tracks(run_dir / "figures" / f"tracks_{name}.png", batch["det"][b].numpy(), gt[b],
-                        {labels[m]: tracks[m][b] for m in methods}, title=name)
-            plotted += 1
+                part.add_elbo(method, result.elbo)
+        plots = batch["det"][:max(0, ev["num_plot_samples"] - start)].numpy()
+        export_keys = ("gt", "names", "start_frames", "image_size", "gt_ids")
+        return start, dict(names=batch["names"], gt=gt, det=plots, tracks=tracks, scores=part, seconds=seconds,
+                           notes=notes, batch={k: batch[k] for k in export_keys})
+
+    batches = tqdm(ranks.shard(range(0, len(items), frame_cfg["batch_size"])), desc="batches",
+                   disable=None if ranks.main else True)
+    records = (track_batch(start) for start in batches)
+    if ranks.distributed:                 # a failure on any rank stops every rank here
+        records = ranks.gather_ordered(records)
+        if not ranks.main:
+            return
+    export = TrackEvalExport(run_dir, ev["benchmark"], ev["split"] or Path(user["data_dir"]).resolve().name)
+    for _, record in records:             # in batch order, as one process would
+        scores.merge(record["scores"])
+        export.add_ground_truth(record["batch"])
+        for method in methods:
+            seconds[method] += record["seconds"][method]
+            export.add_tracks(labels[method], record["batch"], record["tracks"][method])
+        for note in record["notes"]:
+            log(note)
+        for b, det in enumerate(record["det"]):
+            name = record["names"][b]
+            plot_tracks(run_dir / "figures" / f"tracks_{name}.png", det, record["gt"][b],
+                        {labels[m]: record["tracks"][m][b] for m in methods}, title=name)
     export.write_seqmap()
     log(f"tracks in MOTChallenge layout for TrackEval: {run_dir / 'trackers' / export.gt_set}")
     log("time: " + ", ".join(f"{labels[m]} {s:.1f}s ({len(items) / max(s, 1e-9):.1f} samples/s)"

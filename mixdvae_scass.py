@@ -39,8 +39,9 @@ from model.vem_scass import VEMOptions, run_vem
 from utils.audio_metrics import get_metrics, improvements, mixture_row, si_sdr
 from utils.checkpoint import load_dvae, read_checkpoint
 from utils.cli import script_config, seed_and_threads
-from utils.config import Config, choose_device, comma_list, load_config
+from utils.config import Config, comma_list, load_config
 from utils.config_keys_scass import BASELINES, METRICS, SOURCE_NAMES, VEM_SCASS
+from utils.distributed import Ranks, start
 from utils.errors import UserError, run_main
 from utils.metric_tracker import MetricTracker
 from utils.output_dir import atomic_write
@@ -216,24 +217,26 @@ def method_spectra(batch: dict, mu: torch.Tensor, nmf: SupervisedNMF | None, bas
 
 # --------------------------------------------------------------------------- main
 def main() -> None:
+    ranks = start()                                   # one rank, unless started by torchrun
     cfg, lists = script_config("MixDVAE single-channel audio source separation (flute + speech).",
                                "config/cfg_dvae_vem_scass.ini", load_cfg)
     user, tr, frame_cfg = cfg["User"], cfg["Training"], cfg["DataFrame"]
     seed_and_threads(tr["seed"], tr["num_threads"])
 
-    logger = get_logger(None, user["logger_type"])   # console now (types 1, 3); log.txt once the run dir exists
+    logger_type = user["logger_type"] if ranks.main else 0   # only rank 0 logs
+    logger = get_logger(None, logger_type)           # console now (types 1, 3); log.txt once the run dir exists
     buffer = LogBuffer()
     logger.addHandler(buffer)
     route_library_logs(logger)
 
     stft = STFT.from_config(cfg["STFT"])
     check_num_freqency(cfg, stft)
-    device = choose_device(tr["use_cuda"], logger.info)
+    device = ranks.device(tr["use_cuda"], logger.info)
     dvaes, ckpts = load_dvaes(cfg, device)
     dataset = MixtureDataset(user["data_dir"], stft, frame_cfg["sequence_len"])
 
-    run_dir = make_run_dir(user["save_root"], "SC-ASS", user["run_name"] or "MixDVAE", cfg)
-    if user["logger_type"] in (2, 3):
+    run_dir = make_run_dir(user["save_root"], "SC-ASS", user["run_name"] or "MixDVAE", cfg) if ranks.main else None
+    if logger_type in (2, 3):
         file_handler = logging.FileHandler(run_dir / "log.txt")
         file_handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
         buffer.replay(file_handler)
@@ -241,17 +244,21 @@ def main() -> None:
     logger.removeHandler(buffer)
     route_library_logs(logger)
     with discard_on_user_error(run_dir, logger):     # a run stopped by bad input leaves no run directory
-        separate_and_score(cfg, lists, stft, device, dvaes, ckpts, dataset, run_dir, logger.info)
+        separate_and_score(cfg, lists, stft, device, dvaes, ckpts, dataset, run_dir, logger.info, ranks)
 
 
 def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.device, dvaes: list[SRNN],
-                       ckpts: list[dict], dataset: MixtureDataset, run_dir: Path, log) -> None:
-    """Run MixDVAE and the baselines on every batch; write audio, figures, metrics and the summary."""
+                       ckpts: list[dict], dataset: MixtureDataset, run_dir: Path | None, log, ranks: Ranks) -> None:
+    """Run MixDVAE and the baselines on every batch; write audio, figures, metrics and the summary.
+
+    Under torchrun each rank separates its batches and rank 0 gathers the metric rows, example inputs and
+    timings in batch order and writes everything (the other ranks pass ``run_dir`` None)."""
     user, tr, frame_cfg, ev = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"]
     log(f"run directory: {run_dir}")
     baselines = lists["baselines"]
-    nmf = cached_nmf(cfg["NMF"], tr["seed"], stft, Path(user["save_root"]) / "nmf_cache", str(cfg.path), log) \
-        if "nmf" in baselines else None
+    nmf = ranks.broadcast(
+        cached_nmf(cfg["NMF"], tr["seed"], stft, Path(user["save_root"]) / "nmf_cache", str(cfg.path), log)
+        if "nmf" in baselines and ranks.main else None)
     log(f"{stft}; {len(dataset)} mixtures of {frame_cfg['sequence_len']} frames from {user['data_dir']}")
     for n, (path_key, ckpt, model) in enumerate(zip(("saved_dvae_s1", "saved_dvae_s2"), ckpts, dvaes)):
         log(f"DVAE s{n + 1} ({SOURCE_NAMES[n]}): {tr[path_key]} (epoch {ckpt.get('epoch', '?')}, "
@@ -263,17 +270,21 @@ def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.devic
     log(f"baselines: {', '.join(baselines) or 'none'}; metrics: {', '.join(lists['metrics'])}")
 
     tracker = MetricTracker()
-    loader = DataLoader(dataset, batch_size=frame_cfg["batch_size"], shuffle=False, collate_fn=collate)
-    done = 0
-    seconds = {"vem": 0.0, "metrics": 0.0}
-    for batch in tqdm(loader, desc="batches", disable=None):
+    size = frame_cfg["batch_size"]
+    batches = ranks.shard([list(range(i, min(i + size, len(dataset)))) for i in range(0, len(dataset), size)])
+    loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
+
+    def separate(start: int, batch: dict) -> tuple[int, dict]:
+        """MixDVAE and the baselines on the batch starting at mixture ``start``: metric rows, the example
+        wavs' inputs, the per-iteration scores (first batch), warnings and timings."""
         x = batch["mix_stft"]
         length = batch["mixture"].shape[-1]
         clean = torch.stack([batch["s1"], batch["s2"]], dim=1).double().numpy()      # (B, N, L)
-        scorer = IterationScorer(stft, clean) if done == 0 and cfg["VEM"]["save_all_iters"] else None
+        scorer = IterationScorer(stft, clean) if start == 0 and cfg["VEM"]["save_all_iters"] else None
+        torch.manual_seed(tr["seed"] + start)     # a batch's draws depend on its mixtures, not on the batches before
         t0 = time.perf_counter()
         result = run_vem(dvaes, x.to(device), settings, on_iteration=scorer)
-        seconds["vem"] += time.perf_counter() - t0 - (scorer.seconds if scorer else 0.0)
+        vem_seconds = time.perf_counter() - t0 - (scorer.seconds if scorer else 0.0)
         mu, eta = result.mu.cpu(), result.eta.cpu()
         diverged = ~torch.isfinite(torch.view_as_real(mu)).flatten(1).all(1)
         if diverged.any():   # never score or write NaN estimates
@@ -282,19 +293,41 @@ def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.devic
                             f"this batch); check {cfg.path} [VEM] ratio_v_theta_x and v_x_floor")
         spectra = method_spectra(batch, mu, nmf, baselines, stft)
         estimates = {m: stft.istft(s, length).numpy() for m, s in spectra.items()}
-        if scorer is not None:
-            scorer.save(run_dir, batch["mixture"].double().numpy(), result.history["eta_change"])
-        count = max(0, min(ev["num_audio_examples"] - done, len(batch["name"])))
-        if count:
-            write_examples(run_dir, batch["name"], batch, estimates, mu, eta, stft, count)
+        count = max(0, min(ev["num_audio_examples"] - start, len(batch["name"])))
+        examples = count and (batch["name"][:count], {k: v[:count] for k, v in batch.items() if k != "name"},
+                              {m: e[:count] for m, e in estimates.items()}, mu[:count], eta[:count])
         t0 = time.perf_counter()
+        rows, notes = [], []
         for b, name in enumerate(batch["name"]):
-            rows = score_item(batch["mixture"][b].numpy(), clean[b], {m: e[b] for m, e in estimates.items()},
-                              stft.fs, lists["metrics"], name, "mixture" in baselines, log)
+            rows.append((name, score_item(batch["mixture"][b].numpy(), clean[b],
+                                          {m: e[b] for m, e in estimates.items()}, stft.fs, lists["metrics"], name,
+                                          "mixture" in baselines, notes.append)))
+        iterations = scorer and (scorer, batch["mixture"].double().numpy(), result.history["eta_change"])
+        return start, dict(rows=rows, notes=notes, examples=examples, scorer=iterations,
+                           seconds=(vem_seconds, time.perf_counter() - t0))
+
+    done = 0
+    seconds = {"vem": 0.0, "metrics": 0.0}
+    records = (separate(idx[0], batch) for idx, batch in zip(batches, tqdm(loader, desc="batches",
+                                                                           disable=None if ranks.main else True)))
+    if ranks.distributed:                 # a failure on any rank stops every rank here
+        records = ranks.gather_ordered(records)
+        if not ranks.main:
+            return
+    for _, record in records:             # in batch order, as one process would
+        if record["scorer"]:
+            scorer, mix, eta_change = record["scorer"]
+            scorer.save(run_dir, mix, eta_change)
+        if record["examples"]:
+            write_examples(run_dir, *record["examples"], stft, len(record["examples"][0]))
+        for note in record["notes"]:
+            log(note)
+        for name, rows in record["rows"]:
             for method, row in rows.items():
                 tracker.add(name, method, row)
-        seconds["metrics"] += time.perf_counter() - t0
-        done += len(batch["name"])
+        seconds["vem"] += record["seconds"][0]
+        seconds["metrics"] += record["seconds"][1]
+        done += len(record["rows"])
     log(f"VEM: {seconds['vem']:.1f}s ({done / max(seconds['vem'], 1e-9):.2f} mixtures/s); "
         f"metrics: {seconds['metrics']:.1f}s")
 

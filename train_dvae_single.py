@@ -34,6 +34,7 @@ from utils.checkpoint import (HEAD_OF_TASK, build_srnn, check_matches, load_weig
 from utils.cli import script_config, seed_and_threads
 from utils.config import Config, load_config
 from utils.config_keys import TRAIN, TRAIN_AUDIO, USER_COMMON
+from utils.distributed import Ranks, start
 from utils.errors import UserError, run_main
 from utils.output_dir import atomic_write
 from utils.provenance import provenance
@@ -101,22 +102,27 @@ def feature_stats(model: SRNN, loader: DataLoader) -> tuple[torch.Tensor, torch.
 
 
 def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, device="cpu", input_noise=0.0,
-              noise_seed=None):
+              noise_seed=None, net=None, ranks: Ranks | None = None):
     """One pass over ``loader``; trains when ``optimizer`` is given. Returns mean (total, recon, kl).
 
     ``input_noise`` > 0 (MOT): the model is fed noisy boxes (:func:`add_box_noise`) and scored against the
     clean ones — a denoising DVAE, as the VEM feeds it noisy estimates. ``noise_seed`` fixes the noise
-    (validation: the same noise every epoch, so losses compare)."""
-    model.train(optimizer is not None)
+    (validation: the same noise every epoch, so losses compare).
+    Under torchrun ``net`` is ``model`` in DistributedDataParallel (its forward is the one that averages
+    the gradients), ``loader`` this rank's shard, and the means are over every rank's sequences."""
+    ranks = ranks or Ranks()
+    net = net or model
+    net.train(optimizer is not None)
     sums, n = np.zeros(3), 0
     gen = None if noise_seed is None else torch.Generator().manual_seed(noise_seed)
     with torch.set_grad_enabled(optimizer is not None):
         for i, x in enumerate(loader):
             if max_batches and i >= max_batches:
                 break
-            x_in = add_box_noise(x, input_noise, gen) if input_noise > 0 else x
-            x, x_in = x.to(device), x_in.to(device)
-            total, recon, kl = model.loss(x, model(x_in, ss_prob=ss_p), beta, kl_w)
+            with ranks.global_batch_noise(x.shape[0]):
+                x_in = add_box_noise(x, input_noise, gen) if input_noise > 0 else x
+                x, x_in = x.to(device), x_in.to(device)
+                total, recon, kl = model.loss(x, net(x_in, ss_prob=ss_p), beta, kl_w)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
@@ -124,11 +130,12 @@ def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, de
                 optimizer.step()
             sums += np.array([total.item(), recon.item(), kl.item()]) * x.shape[0]
             n += x.shape[0]
-    return sums / max(n, 1)
+    totals = ranks.all_sum([*sums, n])
+    return totals[:3] / max(totals[3], 1)
 
 
 @torch.no_grad()
-def mot_recon_px(model: SRNN, loader: DataLoader, device="cpu") -> float:
+def mot_recon_px(model: SRNN, loader: DataLoader, device="cpu", ranks: Ranks | None = None) -> float:
     """Teacher-forced reconstruction error (posterior-mean z, decoder mean), mean L2 in pixels, frames 3..T."""
     model.eval()
     scale = torch.tensor([*MOT_PIXELS, *MOT_PIXELS], device=device)
@@ -137,7 +144,7 @@ def mot_recon_px(model: SRNN, loader: DataLoader, device="cpu") -> float:
         x = x.to(device)
         mean = model.reconstruct(x)[0]
         errs.append(torch.linalg.norm((mean - x)[:, 2:] * scale, dim=-1).flatten())
-    return torch.cat(errs).mean().item()
+    return (ranks or Ranks()).mean(torch.cat(errs))
 
 
 def plot_losses(csv_path: Path, png_path: Path) -> None:
@@ -180,8 +187,9 @@ def lock_run_dir(run_dir: Path) -> int:
     return handle
 
 
-def resume_state(cfg: Config, model, optimizer) -> tuple[Path, dict, dict, int]:
-    """Lock the run to resume, load model and optimizer from its checkpoint.
+def resume_state(cfg: Config, model, optimizer, ranks: Ranks) -> tuple[Path, dict, dict, int | None]:
+    """Lock the run to resume, load model and optimizer from its checkpoint (under torchrun: rank 0 locks
+    and reads it, every rank loads it).
 
     Returns (run_dir, train_state, checkpoint, lock).
     """
@@ -193,9 +201,9 @@ def resume_state(cfg: Config, model, optimizer) -> tuple[Path, dict, dict, int]:
     which = tr["which_epoch"]
     if which not in ("latest", "best") and not which.isdigit():
         raise UserError(f"{cfg.path} [Training] which_epoch: expected latest, best or an epoch number, got {which!r}")
-    lock = lock_run_dir(run_dir)
+    lock = lock_run_dir(run_dir) if ranks.main else None
     ckpt_path = run_dir / (f"{which}.pt" if which in ("latest", "best") else f"epoch_{int(which):04d}.pt")
-    ckpt = read_checkpoint(ckpt_path)
+    ckpt = ranks.broadcast(read_checkpoint(ckpt_path) if ranks.main else None)
     check_matches(ckpt, ckpt_path, cfg["Network"], cfg.section("STFT") or None)
     load_weights(model, ckpt["model"], ckpt_path)
     try:
@@ -258,46 +266,49 @@ def resumed_history(state: dict, csv_path: Path) -> list[list]:
 
 
 def main() -> None:
+    ranks = start()                                   # one rank, unless started by torchrun
     cfg = script_config("Pre-train an SRNN DVAE on single-source data.", "config/cfg_dvae_single_mot.ini", load_cfg)
     user, tr, frame, net = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Network"]
     stft = cfg.section("STFT") if user["task_name"] == "SC-ASS" else None
     if tr["ss_end"] < tr["ss_start"]:
         raise UserError(f"{cfg.path} [Training] ss_end: must be >= ss_start ({tr['ss_start']}), got {tr['ss_end']}")
     check_x_dim(cfg)
+    ranks.local_batch(frame["batch_size"], f"{cfg.path} [DataFrame] batch_size")
     if net["increments"] and user["task_name"] != "MOT":
         raise UserError(f"{cfg.path} [Network] increments: only the MOT (Gaussian) head supports it")
     seed_and_threads(tr["seed"], tr["num_threads"])
-    from utils.config import choose_device
-
-    logger = get_logger(None, user["logger_type"])   # console now; log.txt once the run directory exists
+    logger_type = user["logger_type"] if ranks.main else 0   # only rank 0 logs
+    logger = get_logger(None, logger_type)           # console now; log.txt once the run directory exists
     buffer = LogBuffer()
     logger.addHandler(buffer)
     route_library_logs(logger)                        # resample / fold-to-mono / skipped-file notices
     log = logger.info
     model = build_srnn(net, HEAD_OF_TASK[user["task_name"]])
     optimizer = torch.optim.Adam(model.parameters(), lr=tr["lr"])
-    run_dir, state, ckpt, lock = resume_state(cfg, model, optimizer) if tr["continue_train"] else (None,) * 4
+    run_dir, state, ckpt, lock = resume_state(cfg, model, optimizer, ranks) if tr["continue_train"] else (None,) * 4
     train_set, val_set = make_datasets(cfg)           # every input is read before a run directory exists
-    if run_dir is None:
+    if run_dir is None and ranks.main:
         run_dir = make_run_dir(user["save_root"], user["task_name"], user["run_name"] or "SRNN", cfg)
         lock = lock_run_dir(run_dir)
-    logger = get_logger(run_dir, user["logger_type"])
+    run_dir = ranks.broadcast(run_dir)
+    logger = get_logger(run_dir if ranks.main else None, logger_type)
     for handler in logger.handlers:
         if isinstance(handler, logging.FileHandler):
             buffer.replay(handler)
     route_library_logs(logger)
     log = logger.info
-    device = choose_device(tr["use_cuda"], log)
+    device = ranks.device(tr["use_cuda"], log)
     log(f"run directory: {run_dir}")
     if ckpt is not None:
         log(f"resumed from {ckpt['path']} (epoch {ckpt['epoch']})")
     log(f"data: {len(train_set)} training / {len(val_set)} validation sequences of {frame['sequence_len']} frames")
-    loader = DataLoader(train_set, batch_size=frame["batch_size"], shuffle=frame["shuffle"], drop_last=False)
-    val_loader = DataLoader(val_set, batch_size=frame["batch_size"], shuffle=False)
+    loader, val_loader, stats_loader = ranks.data_loaders(train_set, val_set, frame["batch_size"], frame["shuffle"],
+                                                          tr["seed"], f"{cfg.path} [DataFrame] batch_size")
     if state is None:
-        model.set_feature_stats(*feature_stats(model, loader))
+        model.set_feature_stats(*feature_stats(model, stats_loader))
         state = {"epoch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0}
     model.to(device)
+    ddp = ranks.wrap(model, device)
     if user["print_model"]:
         log(f"{model}\nparameters: {model.num_parameters()}")
     final_epoch = final_schedule_epoch(tr["ss_start"], tr["ss_end"], tr["kl_warmup"], tr["schedule_sampling"])
@@ -307,25 +318,28 @@ def main() -> None:
     # The checkpoint carries the loss history up to its epoch: loss.csv is rewritten from it, so a resume
     # (from any epoch) or a kill between checkpoint and CSV never duplicates or loses a row.
     history = resumed_history(state, csv_path) if ckpt is not None else []
-    if ckpt is not None:
+    if ckpt is not None and ranks.main:
         reconcile_best(run_dir, ckpt, state, log)
-    write_csv_atomic(csv_path, columns, history)
-    bar = tqdm(range(state["epoch"], tr["n_epochs"]), desc="epochs", disable=None, initial=state["epoch"],
-               total=tr["n_epochs"])
+    if ranks.main:
+        write_csv_atomic(csv_path, columns, history)
+    bar = tqdm(range(state["epoch"], tr["n_epochs"]), desc="epochs", disable=None if ranks.main else True,
+               initial=state["epoch"], total=tr["n_epochs"])
     for epoch in bar:
         t0 = time.perf_counter()
         kl_w = kl_weight(epoch, tr["ss_start"], tr["kl_warmup"])
         ss_p = ss_probability(epoch, tr["ss_start"], tr["ss_end"], tr["schedule_sampling"], tr["ss_max"])
         if hasattr(train_set, "set_epoch"):  # random crops differ per epoch (use_random_seq)
             train_set.set_epoch(epoch)
+        ranks.new_epoch(loader, epoch)
         noise = tr["input_noise"] if user["task_name"] == "MOT" else 0.0
-        train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device, noise)
+        train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device, noise,
+                          net=ddp, ranks=ranks)
         val = run_epoch(model, val_loader, tr["beta"], kl_w, ss_p, device=device, input_noise=noise,
-                        noise_seed=tr["seed"])
+                        noise_seed=tr["seed"], ranks=ranks)
         check_finite(model, np.concatenate([train, val]), epoch, run_dir)
         row = [epoch, kl_w, ss_p, *train, *val, time.perf_counter() - t0]
         if user["task_name"] == "MOT":
-            row.append(mot_recon_px(model, val_loader, device))
+            row.append(mot_recon_px(model, val_loader, device, ranks))
         row = [float(v) if isinstance(v, (float, np.floating)) else v for v in row]
         improved = epoch >= final_epoch and val[0] < state["best_val"]
         if improved:
@@ -336,22 +350,25 @@ def main() -> None:
         history.append(row)
         extra = dict(optimizer=optimizer.state_dict(), train_state={**state, "history": list(history)}, epoch=epoch,
                      val_loss=float(val[0]), task=user["task_name"])
-        save_checkpoint(run_dir / "latest.pt", model, net, stft, **extra)    # the commit point of the epoch
-        write_csv_atomic(csv_path, columns, history)
-        if improved:
-            save_checkpoint(run_dir / "best.pt", model, net, stft, **extra)
-        if (epoch + 1) % tr["save_frequency"] == 0:
-            save_checkpoint(run_dir / f"epoch_{epoch:04d}.pt", model, net, stft, **extra)
-            plot_losses(csv_path, run_dir / "loss.png")
+        if ranks.main:                                                        # the only writer
+            save_checkpoint(run_dir / "latest.pt", model, net, stft, **extra)    # the commit point of the epoch
+            write_csv_atomic(csv_path, columns, history)
+            if improved:
+                save_checkpoint(run_dir / "best.pt", model, net, stft, **extra)
+            if (epoch + 1) % tr["save_frequency"] == 0:
+                save_checkpoint(run_dir / f"epoch_{epoch:04d}.pt", model, net, stft, **extra)
+                plot_losses(csv_path, run_dir / "loss.png")
         msg = (f"epoch {epoch:4d}  kl_w {kl_w:.2f}  ss {ss_p:.2f}  train {train[0]:.4f} "
                f"(recon {train[1]:.4f}, kl {train[2]:.4f})  val {val[0]:.4f}  {row[9]:.1f}s")
         if user["task_name"] == "MOT":
             msg += f"  val recon {row[-1]:.1f}px"
         log(msg)
         bar.set_postfix(val=f"{val[0]:.4f}")
-        if state["bad_epochs"] >= tr["early_stop_patience"]:
+        if ranks.broadcast(state["bad_epochs"] >= tr["early_stop_patience"]):   # every rank stops together
             log(f"early stopping: no better validation loss for {tr['early_stop_patience']} epochs")
             break
+    if not ranks.main:
+        return
     if not (run_dir / "best.pt").exists():  # training ended before the schedules settled
         save_checkpoint(run_dir / "best.pt", model, net, stft, optimizer=optimizer.state_dict(),
                         train_state={**state, "history": list(history)}, epoch=state["epoch"] - 1,

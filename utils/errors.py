@@ -9,6 +9,7 @@ and exits with status 2.
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable
 
@@ -21,11 +22,19 @@ class UserError(Exception):
 
 def run_main(main: Callable[[], object]) -> None:
     """Run ``main()``; turn a :class:`UserError` into one stderr line and exit 2."""
+    code = 0
     try:
         main()
     except UserError as err:
-        print(f"error: {err}", file=sys.stderr)
-        sys.exit(UserError.exit_code)
+        if os.environ.get("RANK", "0") == "0":   # under torchrun rank 0 speaks for every rank (utils.distributed)
+            print(f"error: {err}", file=sys.stderr)
+        code = UserError.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        code = 130
+    if "RANK" in os.environ:                     # a torchrun worker
+        from utils.distributed import leave
+
+        leave(code)
+    if code:
+        sys.exit(code)

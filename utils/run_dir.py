@@ -113,14 +113,16 @@ def get_logger(run_dir: Path | None, logger_type: int = 3, name: str = "mixdvae"
 
 
 @contextmanager
-def discard_on_user_error(run_dir: Path, logger: logging.Logger) -> Iterator[None]:
+def discard_on_user_error(run_dir: Path | None, logger: logging.Logger) -> Iterator[None]:
     """On a :class:`~utils.errors.UserError` inside the block, close ``logger``'s handlers and delete
-    ``run_dir`` before re-raising: a run stopped by bad input leaves nothing half-written."""
+    ``run_dir`` (None: a rank that writes nothing) before re-raising: a run stopped by bad input leaves
+    nothing half-written."""
     try:
         yield
     except UserError:
         for handler in list(logger.handlers):
             handler.close()
             logger.removeHandler(handler)
-        shutil.rmtree(run_dir, ignore_errors=True)
+        if run_dir is not None:
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise
