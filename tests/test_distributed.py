@@ -169,6 +169,9 @@ def same_run_directories(one: Path, two: Path, summary: str) -> None:
             continue
         if name == summary:
             a, b = (json.loads((d / name).read_text()) for d in (one, two))
+            # provenance records the command (torchrun or not), the INI (its save_root differs) and the times
+            prov = [d.pop("provenance") for d in (a, b)]
+            assert prov[0]["seed"] == prov[1]["seed"] and prov[0]["git_commit"] == prov[1]["git_commit"]
             for d in (a, b):
                 d.pop("seconds", None)
                 d.pop("timing", None)
@@ -279,4 +282,4 @@ def test_two_processes_separate_like_one(scass_eval):
         assert proc.returncode == 0, proc.stderr[-3000:]
     one, two = only_run_dir(root / "one"), only_run_dir(root / "two")
     assert (two / "audio" / "mix_00001_s2_speech_mixdvae.wav").is_file()        # rank 1's example
-    same_run_directories(one, two, "metrics_summary.json")
+    same_run_directories(one, two, "summary.json")
