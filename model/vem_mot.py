@@ -295,7 +295,8 @@ def iterate(obs: Tensor, obs_var: Tensor, mask: Tensor, m: Tensor, var: Tensor, 
         select = getattr(dynamics, "select", None)
         if select is not None:
             select((torch.arange(N, device=keep.device)[:, None] * calm.numel() + keep).reshape(-1))
-        o, ov, mk, st, m, var, eta_prev, calm = _take(keep, o, ov, mk, st, m, var, eta_prev, calm)
+        o, ov, mk, st, m, var, eta, calm = _take(keep, o, ov, mk, st, m, var, eta, calm)
+        eta_prev = eta
     if out_eta is None:                                   # nothing converged early: no compaction happened
         return m, var, eta, ov, iterations
     for out, x in ((out_m, m), (out_var, var), (out_eta, eta), (out_obs_var, ov)):
@@ -378,6 +379,9 @@ def run_vem(det: Tensor, det_mask: Tensor | None, init: Tensor, dynamics: Dynami
                                                    settings.log_elbo)
         if eta is None:
             eta = e_w(obs, obs_var, mask, m, var, settings.temperature, settings.clutter_logprob)
+        if iter_tracks is not None:                       # the batch converged before n_iter: pad
+            iter_tracks += iter_tracks[-1:] * (settings.n_iter + 1 - len(iter_tracks))
+        elbo += elbo[-1:] * (settings.n_iter - len(elbo))
         px = scale[:, None]                                                                   # (4, 1, B)
 
         def pixels(x: Tensor) -> Tensor:                        # (..., T, 4, N, B) -> (..., B, T, N, 4)

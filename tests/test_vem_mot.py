@@ -3,6 +3,8 @@ answer is known, and the bad inputs of issue 3 (empty frames, clutter, missing/d
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -344,3 +346,38 @@ def test_tracks_before_a_change_of_the_future_detections_move_only_when_non_caus
     moved = (a[:, :16] - b[:, :16]).abs().max().item()
     assert (moved == 0.0) if causal else (moved > 1e-3), moved
     assert (a[:, 16:] - b[:, 16:]).abs().max() > 1.0
+
+
+# ----------------------------------------------------------------------------- convergence stopping
+
+
+@pytest.mark.parametrize("kind", ["dvae", "kalman"])
+def test_converged_samples_leave_the_batch_without_changing_any_result(kind):
+    """With a tolerance, samples converge after different numbers of iterations and are dropped from the
+    batch; every sample's tracks, eta, per-iteration tracks and ELBO terms equal those it gets alone
+    (deterministic z), a finished sample's per-iteration rows stay constant, and tol = 0 runs every
+    iteration."""
+    gt = walkers(B=4, T=20)
+    noise = np.random.default_rng(1).normal(0, 3.0, gt.shape) * np.array([1, 5, 10, 20])[:, None, None, None]
+    det = shuffle(gt + noise)                                          # noisier samples take longer
+
+    def dynamics():
+        return SRNNDynamics(tiny_srnn(), z_mode="mean") if kind == "dvae" else KalmanDynamics()
+
+    settings = VEMSettings(n_iter=12, init_iter=4, init_subseq_len=7, tol=1e-4, temperature=0.001,
+                           save_all_iters=True)
+    batched = track(det, gt[:, 0], dynamics(), settings)
+    assert batched.iterations.shape == (4,) and len(set(batched.iterations.tolist())) > 1
+    for b in range(4):
+        alone = track(det[b:b + 1], gt[b:b + 1, 0], dynamics(), settings)
+        assert int(alone.iterations[0]) == int(batched.iterations[b])
+        torch.testing.assert_close(alone.tracks[0], batched.tracks[b], atol=1e-3, rtol=1e-5)
+        torch.testing.assert_close(alone.eta[0], batched.eta[b], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(alone.iter_tracks[:, 0], batched.iter_tracks[:, b], atol=1e-3, rtol=1e-5)
+        stop = int(batched.iterations[b])
+        assert (batched.iter_tracks[stop:, b] == batched.iter_tracks[stop, b]).all()
+        for k, v in batched.elbo.items():
+            if k != "dvae_loss":                                       # a batch mean, not per sample
+                torch.testing.assert_close(alone.elbo[k][:, 0], v[:, b], atol=1e-2, rtol=1e-4)
+    fixed = track(det, gt[:, 0], dynamics(), replace(settings, tol=0.0))
+    assert (fixed.iterations == 12).all()
