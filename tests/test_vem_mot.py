@@ -381,3 +381,23 @@ def test_converged_samples_leave_the_batch_without_changing_any_result(kind):
                 torch.testing.assert_close(alone.elbo[k][:, 0], v[:, b], atol=1e-2, rtol=1e-4)
     fixed = track(det, gt[:, 0], dynamics(), replace(settings, tol=0.0))
     assert (fixed.iterations == 12).all()
+
+
+@pytest.mark.parametrize("backward_g", [False, True])
+def test_fast_srnn_samples_z_with_the_posterior_moments(backward_g):
+    """With sample=True, z_1 of many copies of one sequence has the posterior mean and variance of (4.4),
+    and the moments of z_T match those of SRNN.inference's own samples (the causal and the backward-LSTM
+    encoder)."""
+    model = tiny_srnn(3, increments=True, backward_g=backward_g)
+    M, T = 20000, 6
+    x = (0.3 + 0.4 * torch.rand(1, T, 4, generator=torch.Generator().manual_seed(5))).expand(M, T, 4)
+    m = x.permute(1, 2, 0).contiguous()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        enc = FastSRNN(model).encode(m, sample=True)
+        z_ref = model.inference(x, model.deterministic(x), sample=True)[0]
+    z, mean, std = enc["z"], enc["z_mean"], torch.exp(0.5 * enc["z_logvar"])
+    torch.testing.assert_close(z[0].mean(1), mean[0, :, 0], atol=4 * std[0, :, 0].max() / M**0.5, rtol=0)
+    torch.testing.assert_close(z[0].std(1), std[0, :, 0], atol=0, rtol=0.05)
+    torch.testing.assert_close(z[-1].mean(1), z_ref[:, -1].mean(0), atol=0.05, rtol=0)
+    torch.testing.assert_close(z[-1].std(1), z_ref[:, -1].std(0), atol=0, rtol=0.05)
