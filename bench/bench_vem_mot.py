@@ -1,4 +1,4 @@
-"""Throughput and peak memory of the MOT VEM alone (DESIGN §11).
+"""Throughput and peak memory of the MOT VEM alone (§11).
 
     python bench/bench_vem_mot.py [--batch-sizes 256 1024] [--threads 1] [--checkpoint PATH] [--profile]
                                   [--no-elbo] [--plain] [--tol TOL] [--config INI]

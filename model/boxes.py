@@ -1,4 +1,4 @@
-"""Boxes and coordinates of the MOT VEM (DESIGN §5): normalisation, valid detections, box sizes."""
+"""Boxes and coordinates of the MOT VEM (§5): normalisation, valid detections, box sizes."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The SRNN DVAE as the MOT VEM's source model (DESIGN §5.3–§5.5): the :class:`model.vem_mot.Dynamics`
+"""The SRNN DVAE as the MOT VEM's source model (§5.3–§5.5): the :class:`model.vem_mot.Dynamics`
 the VEM calls for E-Z and E-S, with the fused :class:`model.fast_srnn.FastSRNN` recursions or, for
 comparison, the SRNN's own one-step API.
 

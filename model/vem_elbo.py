@@ -1,4 +1,4 @@
-"""ELBO terms of the MOT VEM (DESIGN §5.8), logged per iteration and sample when asked.
+"""ELBO terms of the MOT VEM (§5.8), logged per iteration and sample when asked.
 
 Tensors are in the VEM's time-major, feature-major layout (see :mod:`model.vem_mot`).
 """
