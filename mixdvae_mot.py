@@ -144,7 +144,7 @@ def check_tracks(label: str, tracks: torch.Tensor, names: list[str], cfg: Config
 def vem_settings(cfg: Config) -> VEMSettings:
     vem, frame = cfg["VEM"], cfg["DataFrame"]
     return VEMSettings(n_iter=vem["N_iter_total"], init_iter=vem["init_iter_number"],
-                       init_subseq_len=vem["init_subseq_len"], std_ratio=vem["std_ratio"],
+                       init_subseq_len=vem["init_subseq_len"], tol=vem["convergence_tol"], std_ratio=vem["std_ratio"],
                        temperature=vem["assignment_temperature"], clutter_logprob=vem["clutter_logprob"],
                        update_phi=vem["update_phi"], save_all_iters=vem["save_all_iters"],
                        normalize=frame["normalize"], normalize_range=tuple(frame["normalize_range"]))

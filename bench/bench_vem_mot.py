@@ -1,12 +1,16 @@
 """Throughput and peak memory of the MOT VEM alone.
 
     python bench/bench_vem_mot.py [--batch-sizes 256 1024] [--threads 1] [--checkpoint PATH] [--profile]
+                                  [--no-elbo] [--plain] [--tol TOL] [--config INI]
 
 Synthetic 3-target samples of T = 60 frames (data/mot_tracking_data_generation.py, 15 % missed
-detections), the default iteration counts (20 initialisation iterations per 30-frame window, then 70
-on the whole sequence), the script's defaults otherwise (ELBO terms logged, tracks of the last
-iteration only). The DVAE is ``model/pretrained/mot_srnn.pt`` when present, else an untrained SRNN
-of the reference size (the cost does not depend on the weights); the output says which. Each case
+detections), the VEM settings of the shipped config (``config/cfg_dvae_vem_mot.ini``: iterations,
+windows, tau, z_mode, dvae_var_scale, convergence_tol; ``--tol`` overrides the tolerance, 0 = fixed
+iteration counts), ELBO terms logged as mixdvae_mot.py logs them (``--no-elbo`` skips them), tracks of
+the last iteration only. ``--plain`` runs the time loops on the SRNN's own one-step API instead of the
+fused FastSRNN. The DVAE is the config's ``saved_dvae`` when present, else an untrained SRNN of the
+reference size (the cost barely depends on the weights, the iteration count does); the output says
+which. Each case
 runs in a fresh process, so its peak resident memory (ru_maxrss) is its own; it is reported next to
 the resident memory just before the VEM starts. Both wall-clock and process CPU time are reported:
 on a shared machine the CPU time is the better measure of the code's own cost.
@@ -26,16 +30,38 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-SHIPPED = ROOT / "model" / "pretrained" / "mot_srnn.pt"
+CONFIG = ROOT / "config" / "cfg_dvae_vem_mot.ini"
 REFERENCE_NET = dict(x_dim=4, z_dim=4, activation="tanh", dense_x_h=[4], dim_RNN_h=8, num_RNN_h=1, dense_hx_g=[],
                      dim_RNN_g=0, num_RNN_g=1, dense_gz_z=[16, 8], dense_hz_x=[16], dense_hz_z=[8, 8],
                      dropout_p=0.0)
 
 
+def shipped_settings(config: str, tol: float | None, log_elbo: bool):
+    """VEM settings, z_mode, dvae_var_scale, dvae_es and checkpoint path of the config (read as mixdvae_mot.py
+    reads them)."""
+    from dataclasses import replace
+
+    from model.vem_mot import VEMSettings
+    from utils.config import load_config
+    from utils.config_keys_mot import VEM_MOT
+
+    cfg = load_config(config, VEM_MOT)
+    vem, frame = cfg["VEM"], cfg["DataFrame"]
+    settings = VEMSettings(n_iter=vem["N_iter_total"], init_iter=vem["init_iter_number"],
+                           init_subseq_len=vem["init_subseq_len"], std_ratio=vem["std_ratio"],
+                           temperature=vem["assignment_temperature"], clutter_logprob=vem["clutter_logprob"],
+                           tol=vem["convergence_tol"], normalize=frame["normalize"],
+                           normalize_range=tuple(frame["normalize_range"]), log_elbo=log_elbo,
+                           save_all_iters=False)
+    if tol is not None:
+        settings = replace(settings, tol=tol)
+    return settings, vem["z_mode"], vem["dvae_var_scale"], vem["dvae_es"], cfg["Training"]["saved_dvae"]
+
+
 def load_model(checkpoint: str):
     from utils.checkpoint import build_srnn, load_dvae
 
-    path = Path(checkpoint) if checkpoint else SHIPPED
+    path = Path(checkpoint)
     if path.is_file():
         model, ckpt = load_dvae(path, head="gaussian")
         return model, f"{path} (epoch {ckpt.get('epoch', '?')})"
@@ -43,7 +69,7 @@ def load_model(checkpoint: str):
     return model, f"untrained reference-size SRNN ({model.num_parameters()} parameters; {path} not found)"
 
 
-def run_case(batch: int, threads: int, checkpoint: str, log_elbo: bool, profile: bool) -> dict:
+def run_case(batch: int, args) -> dict:
     import numpy as np
     import torch
 
@@ -52,7 +78,8 @@ def run_case(batch: int, threads: int, checkpoint: str, log_elbo: bool, profile:
     from model.vem_mot import SRNNDynamics, VEMSettings, run_vem
 
     torch.manual_seed(0)
-    torch.set_num_threads(threads)
+    torch.set_num_threads(args.threads)
+    settings, z_mode, var_scale, es_mode, shipped = shipped_settings(args.config, args.tol, not args.no_elbo)
     samples = synthetic_samples(batch, seq_len=60, num_targets=3, miss_prob=0.15, crossing_fraction=0.5,
                                 rng=np.random.default_rng(0))
     items = [{"det": torch.tensor(s["det"], dtype=torch.float32),
@@ -61,24 +88,28 @@ def run_case(batch: int, threads: int, checkpoint: str, log_elbo: bool, profile:
               "image_size": torch.tensor(s["image_size"]), "name": str(i), "sequence": "", "start_frame": 1}
              for i, s in enumerate(samples)]
     data = collate_mot(items)
-    model, source = load_model(checkpoint)
-    dynamics = SRNNDynamics(model)
-    settings = VEMSettings(log_elbo=log_elbo, save_all_iters=False)
+    model, source = load_model(args.checkpoint or str(shipped))
+    dynamics = SRNNDynamics(model, z_mode=z_mode, var_scale=var_scale, fast=not args.plain,
+                            es_mode=es_mode if model.increments else "filter")
     run_vem(data["det"][:8], data["det_mask"][:8], data["init"][:8], dynamics,
             VEMSettings(n_iter=1, init_iter=1, save_all_iters=False))    # warm-up (allocator, lazy init)
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     wall, cpu = time.perf_counter(), time.process_time()
-    if profile:
+    if args.profile:
         from torch.profiler import ProfilerActivity, profile as torch_profile
 
         with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
-            run_vem(data["det"], data["det_mask"], data["init"], dynamics, settings)
+            result = run_vem(data["det"], data["det_mask"], data["init"], dynamics, settings)
         print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), file=sys.stderr)
     else:
-        run_vem(data["det"], data["det_mask"], data["init"], dynamics, settings)
+        result = run_vem(data["det"], data["det_mask"], data["init"], dynamics, settings)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"batch": batch, "T": 60, "N": 3, "iterations": f"{settings.init_iter} x 2 windows + {settings.n_iter}",
-            "log_elbo": log_elbo, "threads": torch.get_num_threads(), "wall_s": round(wall, 2),
+    windows = -(-60 // settings.init_subseq_len)
+    return {"batch": batch, "T": 60, "N": 3,
+            "iterations": f"<= {settings.init_iter} x {windows} windows + <= {settings.n_iter}, tol {settings.tol:g}",
+            "mean_iterations": round(float(result.iterations.double().mean()), 2),
+            "fast": not args.plain, "log_elbo": settings.log_elbo, "threads": torch.get_num_threads(),
+            "wall_s": round(wall, 2),
             "cpu_s": round(cpu, 2), "seq_per_s_wall": round(batch / wall, 1), "seq_per_s_cpu": round(batch / cpu, 1),
             "rss_before_MiB": round(rss_before, 1),
             "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "dvae": source}
@@ -88,20 +119,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
-    ap.add_argument("--checkpoint", default="", help=f"DVAE checkpoint (default {SHIPPED.relative_to(ROOT)})")
+    ap.add_argument("--config", default=str(CONFIG), help="VEM settings and checkpoint (default: the shipped INI)")
+    ap.add_argument("--checkpoint", default="", help="DVAE checkpoint (default: the config's saved_dvae)")
     ap.add_argument("--no-elbo", action="store_true", help="skip the per-iteration ELBO terms")
+    ap.add_argument("--plain", action="store_true", help="SRNN.step / SRNN.inference instead of FastSRNN")
+    ap.add_argument("--tol", type=float, help="convergence tolerance (default: the config's; 0 = fixed counts)")
     ap.add_argument("--profile", action="store_true", help="torch.profiler table of each case on stderr")
     ap.add_argument("--case", type=int, help=argparse.SUPPRESS)          # internal: run one batch size here
     args = ap.parse_args()
     if args.case is not None:
-        print(json.dumps(run_case(args.case, args.threads, args.checkpoint, not args.no_elbo, args.profile)))
+        print(json.dumps(run_case(args.case, args)))
         return
     print(f"machine: {platform.processor() or platform.machine()}, {platform.system()}, Python "
           f"{platform.python_version()}")
     rows = []
     for batch in args.batch_sizes:
-        cmd = [sys.executable, __file__, "--case", str(batch), "--threads", str(args.threads),
-               "--checkpoint", args.checkpoint] + ["--no-elbo"] * args.no_elbo + ["--profile"] * args.profile
+        cmd = [sys.executable, __file__, "--case", str(batch), "--threads", str(args.threads), "--config",
+               args.config, "--checkpoint", args.checkpoint] + ["--no-elbo"] * args.no_elbo
+        cmd += ["--profile"] * args.profile + ["--plain"] * args.plain
+        cmd += ["--tol", str(args.tol)] * (args.tol is not None)
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         if args.profile:
             print(out.stderr)
@@ -111,7 +147,8 @@ def main() -> None:
               f"{r['seq_per_s_cpu']:7.1f} seq/s CPU ({r['cpu_s']} s), peak RSS {r['peak_rss_MiB']} MiB "
               f"(before the VEM {r['rss_before_MiB']} MiB), {r['threads']} thread(s)", flush=True)
     elbo = "on" if rows[0]["log_elbo"] else "off"
-    print(f"DVAE: {rows[0]['dvae']}; iterations {rows[0]['iterations']}; ELBO terms {elbo}")
+    print(f"DVAE: {rows[0]['dvae']} ({'FastSRNN' if rows[0]['fast'] else 'plain SRNN.step'}); iterations "
+          f"{rows[0]['iterations']} (mean after the initialisation: {rows[0]['mean_iterations']}); ELBO terms {elbo}")
     print(json.dumps(rows, indent=1))
 
 

@@ -7,7 +7,6 @@
 
 from __future__ import annotations
 
-
 import torch
 from torch import Tensor
 
@@ -177,6 +176,12 @@ class FastSRNN:
             mlp = [(torch.eye(n, dtype=in_scale.dtype, device=in_scale.device), torch.zeros_like(in_scale), None)]
         return _fold_stack(mlp + [heads], in_scale, in_shift)
 
+    def select(self, columns: Tensor) -> None:
+        """Keep the cached filter pass of the sequences ``columns`` (of M) only, for when the VEM drops the
+        sequences that have converged."""
+        if self.last is not None:
+            self.last = (self.last[0][..., columns], self.last[1][..., columns])
+
     def encode(self, m: Tensor, sample: bool) -> dict[str, Tensor]:
         """(4.1) h and (4.4) q(z) on the sequences m (T, D, M); ``sample=False`` propagates the posterior mean.
 
@@ -296,5 +301,3 @@ class FastSRNN:
         kl = 0.5 * (p_logvar - q_logvar + (torch.exp(q_logvar) + (q_mean - p_mean) ** 2) * torch.exp(-p_logvar) - 1)
         return recon + beta * kl.sum(1).mean()
 
-
-# ----------------------------------------------------------------------------- the DVAE dynamics

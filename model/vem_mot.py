@@ -6,14 +6,15 @@ variable w_tk. Sizes: B samples, T frames, K detection slots, N sources, D = 4 b
 
 - (5.1) observation variance Phi_tk               -> :func:`observation_variance`
 - (5.2) E-W  eta_tkn = q(w_tk = n)                  -> :func:`e_w`
-- (5.3) E-Z  z from the DVAE encoder on m           -> :meth:`SRNNDynamics.e_z`
+- (5.3) E-Z  z from the DVAE encoder on m           -> :meth:`model.dvae_dynamics.SRNNDynamics.e_z`
 - (5.4) E-S  information-form fusion, recursive     -> :func:`observation_information`,
                                                        :func:`model.fusion.fuse_gaussians`,
                                                        :meth:`SRNNDynamics.e_s` (``FastSRNN.filter``)
 - (5.5) fine-tuning, one Adam step per iteration    -> :meth:`SRNNDynamics.e_z` (``finetune=True``)
 - (5.6) M-step on Phi (optional)                    -> :func:`update_observation_variance`
 - (5.7) windowed initialisation                     -> :func:`windowed_init`
-- (5.8) ELBO terms per iteration                    -> :func:`elbo_terms`
+- (5.8) ELBO terms per iteration                    -> :func:`model.vem_elbo.elbo_terms`
+- iterations until convergence (or a cap)           -> :func:`iterate`
 - the whole algorithm, pixels in and out            -> :func:`run_vem`
 
 Coordinates are normalised (pixels divided by ``normalize_range``, or by each sample's image size);
@@ -34,27 +35,24 @@ in to get the KF-VEM baseline (§7).
 
 from __future__ import annotations
 
-import copy
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import torch
 from torch import Tensor
 
-from model.fast_srnn import FastSRNN
-from model.srnn import SRNN
-from utils.boxes import valid_boxes
+from model.boxes import MIN_STD, box_scale, box_sizes, valid_detections
+from model.dvae_dynamics import SRNNDynamics  # noqa: F401  (the DVAE source model; imported from here too)
+from model.vem_elbo import elbo_terms
 from utils.config import defaults_from
 from utils.config_keys_mot import VEM_MOT
 
-MIN_STD = 1e-4        # floor of the observation std (normalised units, ~0.2 px at 1920 px)
 MISSING_VAR = 1.0     # harmless finite Phi of a missing detection (its weight is exactly zero)
-LOG_2PI = math.log(2 * math.pi)
+CALM_ITERS = 2        # a sample has converged after this many iterations in a row with max |eta change| <= tol
 
 
 @dataclass(frozen=True)
-@defaults_from(VEM_MOT, n_iter="VEM.N_iter_total", init_iter="VEM.init_iter_number",
+@defaults_from(VEM_MOT, n_iter="VEM.N_iter_total", init_iter="VEM.init_iter_number", tol="VEM.convergence_tol",
                init_subseq_len="VEM.init_subseq_len", std_ratio="VEM.std_ratio",
                temperature="VEM.assignment_temperature", clutter_logprob="VEM.clutter_logprob",
                update_phi="VEM.update_phi", save_all_iters="VEM.save_all_iters", normalize="DataFrame.normalize",
@@ -66,6 +64,9 @@ class VEMSettings:
         n_iter: VEM iterations on the whole sequence after initialisation ([VEM] N_iter_total).
         init_iter: iterations per initialisation window (init_iter_number), §5.7.
         init_subseq_len: frames per initialisation window (init_subseq_len), §5.7.
+        tol: convergence tolerance (convergence_tol): a sample stops iterating once its assignments eta
+            changed by at most ``tol`` (largest absolute change) in :data:`CALM_ITERS` iterations in a row;
+            ``n_iter`` and ``init_iter`` are then caps. 0 = always run them all.
         std_ratio: observation std / detection width (x) or height (y), §5.1.
         temperature: tau, multiplies the quadratic term of E-W (assignment_temperature), §5.2.
         clutter_logprob: log-likelihood of the clutter class relative to a real source at zero
@@ -81,6 +82,7 @@ class VEMSettings:
     n_iter: int
     init_iter: int
     init_subseq_len: int
+    tol: float
     std_ratio: float
     temperature: float
     clutter_logprob: float | None
@@ -103,6 +105,9 @@ class VEMResult:
         elbo: name -> (n_iter, B) ELBO terms per iteration and sample (§5.8); empty unless ``log_elbo``.
         iter_tracks: (n_iter + 1, B, T, N, 4) tracks after the initialisation (index 0) and after each
             iteration, or None unless ``save_all_iters``.
+        iterations: (B,) iterations each sample ran after the initialisation (``n_iter`` unless ``tol``).
+
+    A sample that converged before ``n_iter`` keeps its last values in ``elbo`` and ``iter_tracks``.
     """
 
     tracks: Tensor
@@ -110,6 +115,7 @@ class VEMResult:
     eta: Tensor
     elbo: dict[str, Tensor]
     iter_tracks: Tensor | None = None
+    iterations: Tensor | None = None
 
 
 class Dynamics(Protocol):
@@ -119,7 +125,10 @@ class Dynamics(Protocol):
     """
 
     def for_batch(self) -> Dynamics:
-        """The object to use for one batch (a fresh copy when it adapts its weights)."""
+        """The object to use for one batch (a fresh copy when it adapts its weights).
+
+        A source model that caches per-source state may also define ``select(columns)``: the VEM then
+        continues on the sources ``columns`` (of M) only (samples that converged are dropped)."""
 
     def e_z(self, m: Tensor, with_loss: bool = True) -> tuple[Any, Tensor | None]:
         """E-Z on the current means m (T, D, M): (context for :meth:`e_s`, model loss (scalar) or None)."""
@@ -128,46 +137,6 @@ class Dynamics(Protocol):
             ) -> tuple[Tensor, Tensor]:
         """E-S: posterior (mean, var), each (T, D, M), from the observation precision and information
         (T, D, M) and the first-frame prior N(start, start_var), each (D, M)."""
-
-
-# ----------------------------------------------------------------------------- coordinates
-
-
-def box_scale(image_size: Tensor, normalize: str, normalize_range: tuple[float, float]) -> Tensor:
-    """Per-sample factor from normalised coordinates to pixels (§5).
-
-    Shape: image_size (B, 2) (width, height) -> (B, 4) = (W, H, W, H).
-    """
-    if normalize == "image_size":
-        wh = image_size.to(torch.float32)
-    elif normalize == "fixed":
-        wh = torch.tensor(normalize_range, dtype=torch.float32).expand(image_size.shape[0], 2)
-    else:
-        raise ValueError(f"normalize must be 'fixed' or 'image_size', got {normalize!r}")
-    return torch.cat([wh, wh], dim=-1)
-
-
-def valid_detections(det: Tensor, det_mask: Tensor | None = None, image_size: Tensor | None = None) -> Tensor:
-    """Detections the VEM uses: finite, x2 > x1 and y2 > y1, in ``det_mask``, and (given a positive
-    ``image_size``) not far outside the image: every coordinate within one image size of it.
-
-    Zero-area and inverted boxes are skipped (treated as missing): their Phi (5.1) would be zero. An
-    absurd box (a detector glitch at 1e9 px) would drag its source's whole track along: also skipped.
-    Shape: det (B, ..., 4), det_mask (B, ...), image_size (B, 2) (width, height) -> (B, ...) bool.
-    """
-    ok = valid_boxes(det)
-    if image_size is not None:
-        wh = image_size.to(det.device, det.dtype).reshape(image_size.shape[0], *[1] * (det.dim() - 2), 2)
-        wh = torch.cat([wh, wh], -1)
-        far = ((det < -wh) | (det > 2 * wh)).any(-1) & (wh > 0).all(-1)
-        ok = ok & ~far
-    return ok if det_mask is None else ok & det_mask.bool()
-
-
-def box_sizes(box: Tensor, dim: int) -> Tensor:
-    """The size each coordinate scales with: (x1, y1, x2, y2) -> (w, h, w, h) along ``dim`` (of length 4)."""
-    wh = box.narrow(dim, 2, 2) - box.narrow(dim, 0, 2)
-    return torch.cat([wh, wh], dim=dim)
 
 
 # ----------------------------------------------------------------------------- (5.1)
@@ -249,96 +218,6 @@ def update_observation_variance(eta: Tensor, obs: Tensor, mask: Tensor, m: Tenso
     return torch.where(keep, obs_var, new.clamp_min(MIN_STD**2))
 
 
-# ----------------------------------------------------------------------------- (5.8)
-
-
-def elbo_terms(eta: Tensor, obs: Tensor, obs_var: Tensor, m: Tensor, var: Tensor,
-               dvae_loss: Tensor | None) -> dict[str, Tensor]:
-    """(5.8) ELBO terms of one iteration, per sample.
-
-    - ``assignment_entropy``: ``-sum_tk sum_s eta log eta`` (clutter included);
-    - ``expected_loglik``: ``sum_tkn eta_tkn E_q[log N(o_tk; s_tn, Phi_tk)]`` over real sources (untempered);
-    - ``gaussian_entropy``: ``sum_tnd 1/2 log(2 pi e Sigma_tnd)``;
-    - ``dvae_loss``: the dynamics' loss on the current means (batch mean; NaN when it has none).
-
-    Shape: eta (T, K, S, B), obs, obs_var (T, D, K, B), m, var (T, D, N, B) -> dict of (B,).
-    """
-    N = m.shape[2]
-    ent_w = -(eta * torch.log(eta.clamp_min(1e-30))).sum((0, 1, 2))
-    sq = ((obs[:, :, :, None] - m[:, :, None]).square_().add_(var[:, :, None])
-          .div_(obs_var[:, :, :, None]).sum(1))                                 # (T, K, N, B)
-    log_norm = (LOG_2PI + torch.log(obs_var)).sum(1)[:, :, None]                # (T, K, 1, B)
-    exp_ll = (eta[:, :, :N] * (-0.5 * (sq + log_norm))).sum((0, 1, 2))
-    ent_s = 0.5 * (torch.log(var) + LOG_2PI + 1.0).sum((0, 1, 2))
-    loss = torch.full_like(ent_s, float("nan")) if dvae_loss is None else dvae_loss.expand_as(ent_s)
-    return {"assignment_entropy": ent_w, "expected_loglik": exp_ll, "gaussian_entropy": ent_s, "dvae_loss": loss}
-
-
-# ----------------------------------------------------------------------------- fast SRNN recursions
-
-
-class SRNNDynamics:
-    """The SRNN DVAE as the VEM's source model (:class:`Dynamics`): E-Z (5.3), E-S (5.4), fine-tuning (5.5).
-
-    Args:
-        model: a trained SRNN with the Gaussian head (data space = normalised coordinates).
-        z_mode: "sample" draws z from q(z | m); "mean" propagates the posterior mean (§5.3).
-        finetune: take one Adam step on the DVAE loss (4.5) with x = m per iteration (§5.5).
-        lr: fine-tuning learning rate.
-        beta: KL weight of the loss.
-        var_scale: E-S uses var_scale x sigma^2_theta (variance inflation; 1 = the DVAE's own variance).
-        es_mode: "filter" (the paper's E-S), "propagate" or "smoother" (:class:`model.fast_srnn.FastSRNN`).
-    """
-
-    def __init__(self, model: SRNN, z_mode: str = "sample", finetune: bool = False, lr: float = 1e-3,
-                 beta: float = 1.0, var_scale: float = 1.0, es_mode: str = "filter"):
-        if z_mode not in ("sample", "mean"):
-            raise ValueError(f"z_mode must be 'sample' or 'mean', got {z_mode!r}")
-        self.model, self.z_mode, self.finetune, self.lr, self.beta = model.eval(), z_mode, finetune, lr, beta
-        self.var_scale, self.es_mode = var_scale, es_mode
-        self.optimizer: torch.optim.Optimizer | None = None
-        self.fast = FastSRNN(self.model, var_scale, es_mode)
-
-    def for_batch(self) -> SRNNDynamics:
-        """Self, or (fine-tuning) a deep copy of the DVAE with a fresh Adam, so no batch sees another's updates."""
-        if not self.finetune:
-            return self
-        other = SRNNDynamics(copy.deepcopy(self.model), self.z_mode, True, self.lr, self.beta, self.var_scale,
-                             self.es_mode)
-        other.optimizer = torch.optim.Adam(other.model.parameters(), lr=self.lr)
-        return other
-
-    def e_z(self, m: Tensor, with_loss: bool = True) -> tuple[Tensor, Tensor | None]:
-        """(5.3) z (T, Z, M) from the encoder (4.4) run on the means m (T, D, M), and (``with_loss``) the
-        DVAE loss (4.5) with x = m. (5.5) With ``finetune``: one Adam step on that loss; z is taken before
-        the step, the E-S of the same iteration uses the updated weights."""
-        sample = self.z_mode == "sample"
-        if not self.finetune:
-            with torch.no_grad():
-                enc = self.fast.encode(m, sample)
-                return enc["z"], (self.fast.loss(m, enc, self.beta) if with_loss else None)
-        x = m.permute(2, 0, 1)
-        with torch.enable_grad():
-            fwd = self.model(x, sample_z=sample)
-            loss = self.model.loss(x, fwd, self.beta)[0]
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
-        self.fast = FastSRNN(self.model, self.var_scale, self.es_mode)
-        return fwd["z"].detach().permute(1, 2, 0), loss.detach()
-
-    @torch.no_grad()
-    def e_s(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, z: Tensor
-            ) -> tuple[Tensor, Tensor]:
-        """(5.4) E-S, recursive over t: the DVAE prediction (mu_theta, sigma^2_theta) of frame t from
-        h_t (4.1) driven by *this* iteration's m_{t-1} and z_t (4.3), fused with the observations.
-        Frame 1 uses the pinned prior N(start, start_var).
-
-        Shape: prec, info (T, D, M), start, start_var (D, M), z (T, Z, M) -> (m, var) (T, D, M).
-        """
-        return self.fast.filter(prec, info, start, start_var, z)
-
-
 # ----------------------------------------------------------------------------- iterations
 
 
@@ -370,21 +249,84 @@ def constant_start(start: Tensor, T: int, std_ratio: float) -> tuple[Tensor, Ten
     return start.expand(T, *start.shape).contiguous(), var.expand(T, *var.shape).contiguous()
 
 
+def _take(columns: Tensor, *tensors: Tensor) -> list[Tensor]:
+    """Every tensor restricted to the samples ``columns`` of its last (batch) axis."""
+    return [x[..., columns] for x in tensors]
+
+
+def iterate(obs: Tensor, obs_var: Tensor, mask: Tensor, m: Tensor, var: Tensor, start: Tensor,
+            dynamics: Dynamics, settings: VEMSettings, n_iter: int, record: Any = None, with_loss: bool = False
+            ) -> tuple[Tensor, Tensor, Tensor | None, Tensor, Tensor]:
+    """Up to ``n_iter`` VEM iterations (5.2)-(5.4), with (5.6) when ``update_phi``.
+
+    With ``settings.tol > 0`` a sample stops once its eta changed by at most ``tol`` in
+    :data:`CALM_ITERS` iterations in a row, and the iterations continue on the other samples only
+    (their tensors are compacted, so finished samples cost nothing); the batch stops when all have
+    converged. ``record(active, m, var, eta, obs_var, loss)`` (optional) is called after every
+    iteration with the still-active sample indices and their tensors (``loss`` is the dynamics' loss
+    when ``with_loss``, else None).
+
+    Shape: obs, obs_var (T, D, K, B), mask (T, K, B), m, var (T, D, N, B), start (D, N, B)
+    -> (m, var, eta (T, K, S, B) or None when n_iter = 0, obs_var, iterations per sample (B,)).
+    """
+    B, N = m.shape[-1], m.shape[2]
+    active = torch.arange(B, device=m.device)
+    iterations = torch.zeros(B, dtype=torch.long, device=m.device)
+    calm = torch.zeros(B, dtype=torch.long, device=m.device)
+    out_m, out_var, out_eta, out_obs_var = m, var, None, obs_var
+    o, ov, mk, st, eta_prev, eta = obs, obs_var, mask, start, None, None
+    for _ in range(n_iter):
+        m, var, eta, loss = vem_iteration(o, ov, mk, m, var, st, dynamics, settings, with_loss)
+        iterations[active] += 1
+        if settings.update_phi:
+            ov = update_observation_variance(eta, o, mk, m, var, ov)
+        if record is not None:
+            record(active, m, var, eta, ov, loss)
+        if settings.tol <= 0:
+            continue
+        if eta_prev is not None:
+            calm = torch.where((eta - eta_prev).abs().amax((0, 1, 2)) <= settings.tol, calm + 1, 0)
+        eta_prev = eta
+        done = calm >= CALM_ITERS
+        if not done.any():
+            continue
+        if out_eta is None:
+            out_m, out_var, out_obs_var = m.new_empty(out_m.shape), var.new_empty(out_var.shape), ov.clone()
+            out_eta = eta.new_zeros(*eta.shape[:-1], B)
+        for out, x in ((out_m, m), (out_var, var), (out_eta, eta), (out_obs_var, ov)):
+            out[..., active[done]] = x[..., done]
+        keep = (~done).nonzero()[:, 0]
+        active = active[keep]
+        if active.numel() == 0:
+            return out_m, out_var, out_eta, out_obs_var, iterations
+        select = getattr(dynamics, "select", None)
+        if select is not None:
+            select((torch.arange(N, device=keep.device)[:, None] * calm.numel() + keep).reshape(-1))
+        o, ov, mk, st, m, var, eta, calm = _take(keep, o, ov, mk, st, m, var, eta, calm)
+        eta_prev = eta
+    if out_eta is None:                                   # nothing converged early: no compaction happened
+        return m, var, eta, ov, iterations
+    for out, x in ((out_m, m), (out_var, var), (out_eta, eta), (out_obs_var, ov)):
+        out[..., active] = x
+    return out_m, out_var, out_eta, out_obs_var, iterations
+
+
 def windowed_init(obs: Tensor, obs_var: Tensor, mask: Tensor, init: Tensor, dynamics: Dynamics,
                   settings: VEMSettings) -> tuple[Tensor, Tensor]:
     """(5.7) initialisation: windows of ``init_subseq_len`` frames, each started at a constant box (the
     ``init`` box, then the previous window's last mean) with Sigma = Phi, refined by ``init_iter``
-    iterations of (5.2)-(5.4); the windows are concatenated.
+    iterations of (5.2)-(5.4) (fewer for the samples that converge, see :func:`iterate`); the windows
+    are concatenated.
 
     Shape: obs, obs_var (T, D, K, B), mask (T, K, B), init (D, N, B) -> (m, var) (T, D, N, B).
     """
     T = obs.shape[0]
     start, means, variances = init, [], []
+    window = replace(settings, update_phi=False)
     for t0 in range(0, T, settings.init_subseq_len):
         sl = slice(t0, min(t0 + settings.init_subseq_len, T))
         m, var = constant_start(start, sl.stop - sl.start, settings.std_ratio)
-        for _ in range(settings.init_iter):
-            m, var, _, _ = vem_iteration(obs[sl], obs_var[sl], mask[sl], m, var, start, dynamics, settings)
+        m, var, *_ = iterate(obs[sl], obs_var[sl], mask[sl], m, var, start, dynamics, window, settings.init_iter)
         means.append(m)
         variances.append(var)
         start = m[-1]
@@ -426,18 +368,27 @@ def run_vem(det: Tensor, det_mask: Tensor | None, init: Tensor, dynamics: Dynami
         m, var = windowed_init(obs, obs_var, mask, start, dynamics, settings)
         iter_tracks = [m] if settings.save_all_iters else None
         elbo: list[dict[str, Tensor]] = []
-        eta = None
-        for _ in range(settings.n_iter):
-            m, var, eta, loss = vem_iteration(obs, obs_var, mask, m, var, start, dynamics, settings,
-                                              settings.log_elbo)
-            if settings.update_phi:
-                obs_var = update_observation_variance(eta, obs, mask, m, var, obs_var)
-            if settings.log_elbo:
-                elbo.append(elbo_terms(eta, obs, obs_var, m, var, loss))
+
+        def record(active: Tensor, m_a: Tensor, var_a: Tensor, eta_a: Tensor, obs_var_a: Tensor,
+                   loss: Tensor | None) -> None:
+            """Per-iteration outputs over the whole batch; converged samples keep their last values."""
             if iter_tracks is not None:
-                iter_tracks.append(m)
+                iter_tracks.append(iter_tracks[-1].index_copy(3, active, m_a))
+            if settings.log_elbo:
+                o, ov = obs[..., active], obs_var_a
+                terms = elbo_terms(eta_a, o, ov, m_a, var_a, loss)
+                last = elbo[-1] if elbo else {k: v.new_zeros(m.shape[-1]) for k, v in terms.items()}
+                elbo.append({k: last[k].index_copy(0, active, v) for k, v in terms.items()})
+
+        needs_record = settings.log_elbo or settings.save_all_iters
+        m, var, eta, obs_var, iterations = iterate(obs, obs_var, mask, m, var, start, dynamics, settings,
+                                                   settings.n_iter, record if needs_record else None,
+                                                   settings.log_elbo)
         if eta is None:
             eta = e_w(obs, obs_var, mask, m, var, settings.temperature, settings.clutter_logprob)
+        if iter_tracks is not None:                       # the batch converged before n_iter: pad
+            iter_tracks += iter_tracks[-1:] * (settings.n_iter + 1 - len(iter_tracks))
+        elbo += elbo[-1:] * (settings.n_iter - len(elbo))
         px = scale[:, None]                                                                   # (4, 1, B)
 
         def pixels(x: Tensor) -> Tensor:                        # (..., T, 4, N, B) -> (..., B, T, N, 4)
@@ -445,4 +396,5 @@ def run_vem(det: Tensor, det_mask: Tensor | None, init: Tensor, dynamics: Dynami
 
         return VEMResult(tracks=pixels(m), var=pixels(var * px), eta=eta.permute(3, 0, 1, 2),
                          elbo={k: torch.stack([e[k] for e in elbo]) for k in elbo[0]} if elbo else {},
-                         iter_tracks=None if iter_tracks is None else pixels(torch.stack(iter_tracks)))
+                         iter_tracks=None if iter_tracks is None else pixels(torch.stack(iter_tracks)),
+                         iterations=iterations)

@@ -41,12 +41,14 @@ from utils.config_keys_scass import VEM_SCASS
 ES_POWER = ("sample", "expected")
 Z_MODES = ("sample", "mean")
 V_THETA_FLOOR = 1e-20  # keeps 1 / v_theta finite when exp() underflows
+CALM_ITERS = 2         # a mixture has converged after this many iterations in a row with eta change <= tol
 
 
 @dataclass(frozen=True)
 @defaults_from(VEM_SCASS, n_iter="VEM.N_iter_total", ratio_v_theta_x="VEM.ratio_v_theta_x", v_x_floor="VEM.v_x_floor",
                es_power="VEM.es_power", z_mode="VEM.z_mode", finetune="Training.finetune", lr="Training.lr",
-               beta="Training.beta", mixture_power_db="VEM.mixture_power_db")
+               beta="Training.beta", mixture_power_db="VEM.mixture_power_db",
+               tol="VEM.convergence_tol")
 class VEMOptions:
     """Settings of :func:`run_vem` (INI ``[VEM]`` and ``[Training]`` keys of the same names).
 
@@ -62,6 +64,9 @@ class VEMOptions:
         beta: KL weight of the fine-tuning loss (4.5).
         mixture_power_db: every mixture is scaled so that the mean power of its STFT is this many dB
             (see :func:`level_gain`) and the estimates are scaled back; None keeps the input level.
+        tol: convergence tolerance (``convergence_tol``): a mixture stops iterating once the mean absolute
+            change of its eta is at most ``tol`` in :data:`CALM_ITERS` iterations in a row (``n_iter`` is then
+            a cap); 0 = always run ``n_iter`` iterations.
     """
 
     n_iter: int
@@ -73,6 +78,7 @@ class VEMOptions:
     lr: float
     beta: float
     mixture_power_db: float | None
+    tol: float
 
     def __post_init__(self):
         if self.es_power not in ES_POWER:
@@ -92,8 +98,9 @@ class VEMResult:
         v: (B, N, T, F) posterior variances.
         eta: (B, N, T, F) assignment posteriors (sum to 1 over N).
         v_theta: (B, N, T, F) DVAE prior variances of the last E-S step.
-        history: per-iteration scalars: ``eta_change`` (mean |eta_i - eta_{i-1}|) and, when
-            fine-tuning, ``finetune_loss`` (list over iterations of a list over sources).
+        history: per-iteration scalars: ``eta_change`` (mean |eta_i - eta_{i-1}| over the mixtures still
+            iterating) and, when fine-tuning, ``finetune_loss`` (list over iterations of a list over sources);
+            ``iterations``: iterations each mixture ran (list of B ints).
     """
 
     mu: Tensor
@@ -294,7 +301,8 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
         dvaes: N IS-head SRNNs (source n uses ``dvaes[n]``), on the device of ``mix_stft``.
         mix_stft: mixture STFTs.
         options: see :class:`VEMOptions`.
-        on_iteration: called after every iteration as ``on_iteration(i, mu, v, eta)`` (i from 0) —
+        on_iteration: called after every iteration as ``on_iteration(i, mu, v, eta)`` (i from 0; mixtures
+            that converged keep their last values) —
             the per-iteration estimates, on request, without keeping them all in memory.
 
     Shape:
@@ -313,17 +321,22 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
         history["finetune_loss"] = []
     with grad_context:
         x = mix_stft
+        B = x.shape[0]
         mix_power = x.real.square() + x.imag.square()
-        gain = torch.ones(x.shape[0], dtype=mix_power.dtype, device=x.device)
+        gain = torch.ones(B, dtype=mix_power.dtype, device=x.device)
         if options.mixture_power_db is not None:
             gain = level_gain(mix_power, options.mixture_power_db)
             x = x * gain.sqrt()[:, None, None]
             mix_power = mix_power * gain[:, None, None]
         power_back = (1.0 / gain)[:, None, None, None]           # (B, 1, 1, 1): to the input's level
         v_x = observation_variance(mix_power, options.ratio_v_theta_x, options.v_x_floor)
-        eta = torch.full((x.shape[0], num_src, *x.shape[1:]), 1.0 / num_src, dtype=v_x.dtype, device=x.device)
+        eta = torch.full((B, num_src, *x.shape[1:]), 1.0 / num_src, dtype=v_x.dtype, device=x.device)
         v_theta = initial_prior_variance(dvaes, mix_power)
         z: list[Tensor] | None = None
+        active = torch.arange(B, device=x.device)                 # mixtures still iterating
+        calm = torch.zeros(B, dtype=torch.long, device=x.device)
+        iterations = torch.zeros(B, dtype=torch.long)
+        out: list[Tensor] | None = None                           # mu, v, eta, v_theta of every mixture
         for i in range(options.n_iter):
             if z is None:
                 mu, v = es_posterior(x[:, None], v_x[:, None], eta, v_theta)
@@ -331,13 +344,39 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
             else:
                 mu, v, v_theta, power, h = es_step(dvaes, x, v_x, eta, z, options.es_power)
             eta_new = ew_step(x, v_x, mu, v)
-            history["eta_change"].append(float((eta_new - eta).abs().mean()))
+            change = (eta_new - eta).abs().mean((1, 2, 3))
+            history["eta_change"].append(float(change.mean()))
             eta = eta_new
+            iterations[active.cpu()] += 1
             if options.finetune:
                 history["finetune_loss"].append(finetune_step(dvaes, optimizers, power, options.beta))
             # After a fine-tuning step the weights changed: the recurrence must be recomputed.
             z = ez_step(dvaes, power, options.z_mode, None if options.finetune else h)
             if on_iteration is not None:
-                on_iteration(i, mu * power_back.sqrt(), v * power_back, eta)
+                full = [t if out is None else o.index_copy(0, active, t)
+                        for o, t in zip(out or [None] * 3, (mu, v, eta))]
+                on_iteration(i, full[0] * power_back.sqrt(), full[1] * power_back, full[2])
+            if options.tol <= 0 or options.finetune:
+                continue
+            calm = torch.where(change <= options.tol, calm + 1, 0)
+            done = calm >= CALM_ITERS
+            if not done.any():
+                continue
+            if out is None:
+                out = [torch.zeros_like(t).expand(B, *t.shape[1:]).clone() for t in (mu, v, eta, v_theta)]
+            for o, t in zip(out, (mu, v, eta, v_theta)):
+                o[active[done]] = t[done]
+            keep = (~done).nonzero()[:, 0]
+            active = active[keep]
+            if active.numel() == 0:
+                break
+            x, v_x, eta, calm = x[keep], v_x[keep], eta[keep], calm[keep]
+            mu, v, v_theta, z = mu[keep], v[keep], v_theta[keep], [z_n[keep] for z_n in z]
+        if out is not None:
+            for o, t in zip(out, (mu, v, eta, v_theta)):
+                if active.numel():
+                    o[active] = t
+            mu, v, eta, v_theta = out
+        history["iterations"] = iterations.tolist()
         mu, v, v_theta = mu * power_back.sqrt(), v * power_back, v_theta * power_back
     return VEMResult(mu=mu, v=v, eta=eta, v_theta=v_theta, history=history)

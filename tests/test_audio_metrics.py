@@ -135,3 +135,22 @@ def test_tracker_summary_on_a_hand_case(tmp_path):
     table = (tmp_path / "summary.txt").read_text()
     assert "SI-SDR" in table and "input" not in table
     assert table.index("NMF") < table.index("IBM")  # methods in the order they were added
+
+
+def test_the_mixture_is_scored_once_per_item(monkeypatch):
+    """Scoring a second method on the same item reuses the mixture's (input_) scores: BSS-eval runs once for
+    the mixture and once per estimate, and the input_ values are the same."""
+    import utils.audio_metrics as am
+
+    rng = np.random.default_rng(7)
+    clean = rng.normal(size=(2, 4000))
+    mix = clean.sum(0)
+    calls = []
+    real = am._bss_eval
+    monkeypatch.setattr(am, "_bss_eval", lambda *a: calls.append(a[3]) or real(*a))
+    first = get_metrics(mix, clean, clean + 0.1 * rng.normal(size=clean.shape), 16000, ("si_sdr", "sdr"))
+    second = get_metrics(mix, clean, clean + 0.3 * rng.normal(size=clean.shape), 16000, ("si_sdr", "sdr"))
+    assert calls == ["input_", "", ""]
+    assert {k: v for k, v in first.items() if k.startswith("input_")} == \
+        {k: v for k, v in second.items() if k.startswith("input_")}
+    assert first["s1_sdr"] > second["s1_sdr"]

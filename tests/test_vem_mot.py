@@ -3,6 +3,8 @@ answer is known, and bad inputs (empty frames, clutter, missing/degenerate boxes
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -344,3 +346,58 @@ def test_tracks_before_a_change_of_the_future_detections_move_only_when_non_caus
     moved = (a[:, :16] - b[:, :16]).abs().max().item()
     assert (moved == 0.0) if causal else (moved > 1e-3), moved
     assert (a[:, 16:] - b[:, 16:]).abs().max() > 1.0
+
+
+# ----------------------------------------------------------------------------- convergence stopping
+
+
+@pytest.mark.parametrize("kind", ["dvae", "kalman"])
+def test_converged_samples_leave_the_batch_without_changing_any_result(kind):
+    """With a tolerance, samples converge after different numbers of iterations and are dropped from the
+    batch; every sample's tracks, eta, per-iteration tracks and ELBO terms equal those it gets alone
+    (deterministic z), a finished sample's per-iteration rows stay constant, and tol = 0 runs every
+    iteration."""
+    gt = walkers(B=4, T=20)
+    noise = np.random.default_rng(1).normal(0, 3.0, gt.shape) * np.array([1, 5, 10, 20])[:, None, None, None]
+    det = shuffle(gt + noise)                                          # noisier samples take longer
+
+    def dynamics():
+        return SRNNDynamics(tiny_srnn(), z_mode="mean") if kind == "dvae" else KalmanDynamics()
+
+    settings = VEMSettings(n_iter=12, init_iter=4, init_subseq_len=7, tol=1e-4, temperature=0.001,
+                           save_all_iters=True)
+    batched = track(det, gt[:, 0], dynamics(), settings)
+    assert batched.iterations.shape == (4,) and len(set(batched.iterations.tolist())) > 1
+    for b in range(4):
+        alone = track(det[b:b + 1], gt[b:b + 1, 0], dynamics(), settings)
+        assert int(alone.iterations[0]) == int(batched.iterations[b])
+        torch.testing.assert_close(alone.tracks[0], batched.tracks[b], atol=1e-3, rtol=1e-5)
+        torch.testing.assert_close(alone.eta[0], batched.eta[b], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(alone.iter_tracks[:, 0], batched.iter_tracks[:, b], atol=1e-3, rtol=1e-5)
+        stop = int(batched.iterations[b])
+        assert (batched.iter_tracks[stop:, b] == batched.iter_tracks[stop, b]).all()
+        for k, v in batched.elbo.items():
+            if k != "dvae_loss":                                       # a batch mean, not per sample
+                torch.testing.assert_close(alone.elbo[k][:, 0], v[:, b], atol=1e-2, rtol=1e-4)
+    fixed = track(det, gt[:, 0], dynamics(), replace(settings, tol=0.0))
+    assert (fixed.iterations == 12).all()
+
+
+@pytest.mark.parametrize("backward_g", [False, True])
+def test_fast_srnn_samples_z_with_the_posterior_moments(backward_g):
+    """With sample=True, z_1 of many copies of one sequence has the posterior mean and variance of (4.4),
+    and the moments of z_T match those of SRNN.inference's own samples (the causal and the backward-LSTM
+    encoder)."""
+    model = tiny_srnn(3, increments=True, backward_g=backward_g)
+    M, T = 20000, 6
+    x = (0.3 + 0.4 * torch.rand(1, T, 4, generator=torch.Generator().manual_seed(5))).expand(M, T, 4)
+    m = x.permute(1, 2, 0).contiguous()
+    torch.manual_seed(0)
+    with torch.no_grad():
+        enc = FastSRNN(model).encode(m, sample=True)
+        z_ref = model.inference(x, model.deterministic(x), sample=True)[0]
+    z, mean, std = enc["z"], enc["z_mean"], torch.exp(0.5 * enc["z_logvar"])
+    torch.testing.assert_close(z[0].mean(1), mean[0, :, 0], atol=4 * std[0, :, 0].max() / M**0.5, rtol=0)
+    torch.testing.assert_close(z[0].std(1), std[0, :, 0], atol=0, rtol=0.05)
+    torch.testing.assert_close(z[-1].mean(1), z_ref[:, -1].mean(0), atol=0.05, rtol=0)
+    torch.testing.assert_close(z[-1].std(1), z_ref[:, -1].std(0), atol=0, rtol=0.05)

@@ -13,6 +13,10 @@ Metrics:
             jointly, in the given source order (no permutation search: source n is a known
             instrument, so a swapped estimate must score as swapped).
 
+The mixture's (``input_``) scores depend only on the mixture and the references, so they are computed
+once per item and reused when the same item is scored for another method (a small cache keyed by the
+signals' bytes): BSS-eval alone takes about 0.18 s per call.
+
 A metric that is undefined or fails for one item (silent reference, silent estimate, PESQ
 "no utterances detected", signal too short...) is recorded as NaN and reported with
 ``warnings.warn("<metric> failed for <item> source <n>: <reason>")``; it never raises and is
@@ -21,8 +25,10 @@ never replaced by zero. RMSE stays defined for silent signals and is always repo
 
 from __future__ import annotations
 
+import hashlib
 import math
 import warnings
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 
 import numpy as np
@@ -36,6 +42,8 @@ _NON_FINITE = "non-finite samples"
 # SI-SDR is clipped to +-10*log10(1 / _SI_SDR_FLOOR) = +-200 dB so that a perfect (or an exactly
 # orthogonal) estimate stays finite and means over items stay usable.
 _SI_SDR_FLOOR = 1e-20
+_INPUT_CACHE: OrderedDict[tuple, dict] = OrderedDict()   # (signals digest, metrics, fs) -> input_ scores
+_INPUT_CACHE_SIZE = 256
 
 
 class _MetricUndefined(Exception):
@@ -76,7 +84,13 @@ def get_metrics(mix, clean, estimate, fs: int, metrics: Iterable[str] = ALL_METR
     num_src = clean.shape[0]
     candidates = {"input_": np.broadcast_to(mix, clean.shape), "": estimate}
     values: dict[tuple[str, str], np.ndarray] = {}  # (prefix, metric) -> (N,)
+    key = (hashlib.sha1(mix.tobytes() + clean.tobytes()).hexdigest(), clean.shape, metrics, fs)
+    cached = _INPUT_CACHE.get(key)
+    if cached is not None:
+        values.update(cached)
     for prefix, est in candidates.items():
+        if prefix == "input_" and cached is not None:
+            continue
         problems = [_problem(ref, e) for ref, e in zip(clean, est)]
         for metric in metrics:
             if metric in _BSS_METRICS:
@@ -91,6 +105,10 @@ def get_metrics(mix, clean, estimate, fs: int, metrics: Iterable[str] = ALL_METR
         bss = [m for m in metrics if m in _BSS_METRICS]
         if bss:
             values.update({(prefix, m): v for m, v in zip(bss, _bss_eval(clean, est, bss, prefix, item))})
+    if cached is None:
+        _INPUT_CACHE[key] = {k: v for k, v in values.items() if k[0] == "input_"}
+        while len(_INPUT_CACHE) > _INPUT_CACHE_SIZE:
+            _INPUT_CACHE.popitem(last=False)
 
     return {f"{prefix}s{n + 1}_{metric}": float(values[prefix, metric][n])
             for n in range(num_src) for metric in metrics for prefix in candidates}

@@ -38,6 +38,10 @@ VEM_MOT = [
         help="observation std = std_ratio x detection width (x) / height (y) (5.1)", low=1e-4, high=10.0),
     Key("VEM", "init_iter_number", "int", 20, help="VEM iterations per initialisation window (5.7)", low=0),
     Key("VEM", "init_subseq_len", "int", 30, help="frames per initialisation window (5.7)", low=1),
+    Key("VEM", "convergence_tol", "float", 0.0,
+        help="a sample stops iterating once its assignments eta change by at most this (largest absolute change) "
+             "in 2 iterations in a row; N_iter_total and init_iter_number become caps; 0 = always run them all",
+        low=0.0, high=1.0),
     Key("VEM", "assignment_temperature", "float", 0.1,
         help="tau, weight of the quadratic term of E-W (5.2); calibrated on a validation set (README)",
         low=1e-6, high=1e6),

@@ -21,6 +21,10 @@ VEM_SCASS = [
     *NETWORK,
     *STFT,
     Key("VEM", "N_iter_total", "int", 70, help="number of VEM iterations", low=1),
+    Key("VEM", "convergence_tol", "float", 0.0,
+        help="a mixture stops iterating once the mean absolute change of its eta is at most this in 2 iterations "
+             "in a row (N_iter_total becomes a cap; not with finetune); 0 = always run N_iter_total",
+        low=0.0, high=1.0),
     Key("VEM", "num_source", "int", 2, help="number of sources (mixtures hold s1 = flute, s2 = speech)",
         low=2, high=2),
     Key("VEM", "num_freqency", "int", 513,

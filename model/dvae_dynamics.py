@@ -1,0 +1,107 @@
+"""The SRNN DVAE as the MOT VEM's source model (§5.3–§5.5): the :class:`model.vem_mot.Dynamics`
+the VEM calls for E-Z and E-S, with the fused :class:`model.fast_srnn.FastSRNN` recursions or, for
+comparison, the SRNN's own one-step API.
+
+Sequences are (T, D, M) with M = N * B sources of all samples, as in :mod:`model.vem_mot`.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import Tensor
+
+from model.fast_srnn import FastSRNN
+from model.fusion import fuse_gaussians, rts_identity_backward
+from model.srnn import SRNN
+
+
+class SRNNDynamics:
+    """The SRNN DVAE as the VEM's source model: E-Z (5.3), E-S (5.4), fine-tuning (5.5).
+
+    Args:
+        model: a trained SRNN with the Gaussian head (data space = normalised coordinates).
+        z_mode: "sample" draws z from q(z | m); "mean" propagates the posterior mean (§5.3).
+        finetune: take one Adam step on the DVAE loss (4.5) with x = m per iteration (§5.5).
+        lr: fine-tuning learning rate.
+        beta: KL weight of the loss.
+        var_scale: E-S uses var_scale x sigma^2_theta (variance inflation; 1 = the DVAE's own variance).
+        fast: run the time loops on :class:`FastSRNN` (folded weights, time-major); False uses
+            :meth:`SRNN.step` and :meth:`SRNN.inference` (same values, kept to measure the difference).
+        es_mode: "filter" (the paper's E-S), "propagate" or "smoother" (:class:`model.fast_srnn.FastSRNN`).
+    """
+
+    def __init__(self, model: SRNN, z_mode: str = "sample", finetune: bool = False, lr: float = 1e-3,
+                 beta: float = 1.0, var_scale: float = 1.0, fast: bool = True, es_mode: str = "filter"):
+        if z_mode not in ("sample", "mean"):
+            raise ValueError(f"z_mode must be 'sample' or 'mean', got {z_mode!r}")
+        self.model, self.z_mode, self.finetune, self.lr, self.beta = model.eval(), z_mode, finetune, lr, beta
+        self.var_scale, self.use_fast, self.es_mode = var_scale, fast, es_mode
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.fast = FastSRNN(self.model, var_scale, es_mode)
+
+    def for_batch(self) -> SRNNDynamics:
+        """Self, or (fine-tuning) a deep copy of the DVAE with a fresh Adam, so no batch sees another's updates."""
+        if not self.finetune:
+            return self
+        other = SRNNDynamics(copy.deepcopy(self.model), self.z_mode, True, self.lr, self.beta, self.var_scale,
+                             self.use_fast, self.es_mode)
+        other.optimizer = torch.optim.Adam(other.model.parameters(), lr=self.lr)
+        return other
+
+    def select(self, columns: Tensor) -> None:
+        """The VEM continues on the sources ``columns`` (of M) only: keep what is cached for them."""
+        self.fast.select(columns)
+
+    def e_z(self, m: Tensor, with_loss: bool = True) -> tuple[Tensor, Tensor | None]:
+        """(5.3) z (T, Z, M) from the encoder (4.4) run on the means m (T, D, M), and (``with_loss``) the
+        DVAE loss (4.5) with x = m. (5.5) With ``finetune``: one Adam step on that loss; z is taken before
+        the step, the E-S of the same iteration uses the updated weights."""
+        sample = self.z_mode == "sample"
+        if not self.finetune and self.use_fast:
+            with torch.no_grad():
+                enc = self.fast.encode(m, sample)
+                return enc["z"], (self.fast.loss(m, enc, self.beta) if with_loss else None)
+        x = m.permute(2, 0, 1)
+        if not self.finetune:
+            with torch.no_grad():
+                if not with_loss:
+                    return self.model.encode(x, sample).permute(1, 2, 0), None
+                fwd = self.model(x, sample_z=sample)
+                return fwd["z"].permute(1, 2, 0), self.model.loss(x, fwd, self.beta)[0]
+        with torch.enable_grad():
+            fwd = self.model(x, sample_z=sample)
+            loss = self.model.loss(x, fwd, self.beta)[0]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.fast = FastSRNN(self.model, self.var_scale, self.es_mode)
+        return fwd["z"].detach().permute(1, 2, 0), loss.detach()
+
+    @torch.no_grad()
+    def e_s(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, z: Tensor
+            ) -> tuple[Tensor, Tensor]:
+        """(5.4) E-S, recursive over t: the DVAE prediction (mu_theta, sigma^2_theta) of frame t from
+        h_t (4.1) driven by *this* iteration's m_{t-1} and z_t (4.3), fused with the observations.
+        Frame 1 uses the pinned prior N(start, start_var).
+
+        Shape: prec, info (T, D, M), start, start_var (D, M), z (T, Z, M) -> (m, var) (T, D, M).
+        """
+        if self.use_fast:
+            return self.fast.filter(prec, info, start, start_var, z)
+        means, variances, priors, m_prev, var, state = [], [], [], None, None, None
+        for t in range(prec.shape[0]):
+            (mu, v), state = self.model.step(m_prev, z[t].T, state)
+            mu, v = (start.T, start_var.T) if t == 0 else (mu, v * self.var_scale)
+            if t > 0 and self.es_mode != "filter":                   # carry Var(s_{t-1}) (FastSRNN.filter)
+                v = v + var
+            priors.append((mu, v))
+            m_prev, var = fuse_gaussians(prec[t].T, info[t].T, mu, v)
+            means.append(m_prev)
+            variances.append(var)
+        m, var = torch.stack(means).transpose(1, 2), torch.stack(variances).transpose(1, 2)
+        if self.es_mode == "smoother":
+            mu, v = (torch.stack(p).transpose(1, 2) for p in zip(*priors))
+            return rts_identity_backward(m, var, mu, v)
+        return m, var
