@@ -115,7 +115,7 @@ def test_table_resumes_and_pairs_against_the_reference(tiny, capsys):
 def test_tuning_gives_both_methods_the_same_budget_and_tests_the_picks_on_held_out_mixtures(tiny):
     out = tiny / "tune"
     common = ["--data", str(tiny / "mix"), "--out", str(out), "--tune", "2", "--ratios", "0.03", "--z-modes",
-              "sample", "--finetune", "0.03:1e-4", "--iters", "1,2", "--dvae-flute", str(tiny / "flute.pt"),
+              "sample", "--extra", "0.03:sample:1e-4", "--iters", "1,2", "--dvae-flute", str(tiny / "flute.pt"),
               "--dvae-speech", str(tiny / "speech.pt"), "--atoms", "2", "--betas", "kl,is",
               "--nmf-train-flute", str(tiny / "train_flute"), "--nmf-train-speech", str(tiny / "train_speech"),
               "--nmf-shipped", str(REPO / "model" / "pretrained" / "nmf_surrogate.npz"),

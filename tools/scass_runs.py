@@ -150,6 +150,8 @@ class MixDVAEPoint:
     ``finetune_lr`` 0 means no fine-tuning; otherwise one Adam step per VEM iteration at this
     learning rate (so the number of fine-tuning steps is ``n_iter``). ``flute`` / ``speech`` are
     checkpoints, or ``static`` for :class:`StaticSpectrum` of that source's training audio.
+    ``output`` is what is resynthesised: ``mu``, the VEM's posterior means (§6, the method as
+    specified), or ``wiener``, see :func:`wiener_output`.
     """
 
     ratio_v_theta_x: float = 0.03
@@ -162,6 +164,7 @@ class MixDVAEPoint:
     speech: str = DEFAULT_DVAES[1]
     train_flute: str = DEFAULT_TRAIN[0]
     train_speech: str = DEFAULT_TRAIN[1]
+    output: str = "mu"
 
     def options(self, n_iter: int | None = None) -> VEMOptions:
         return VEMOptions(n_iter=n_iter or self.n_iter, ratio_v_theta_x=self.ratio_v_theta_x, z_mode=self.z_mode,
@@ -207,6 +210,19 @@ class ModelCache:
         return model
 
 
+def wiener_output(x: Tensor, mu: Tensor, v: Tensor) -> Tensor:
+    """Mixture-consistent estimates from the VEM posterior: ``x * P_n / sum_m P_m`` with ``P = |mu|^2 + v``.
+
+    Not part of §6: the VEM's sources need not add up to the mixture, and its means are shrunk towards
+    0 wherever the prior variance is small. Masking the mixture with the posterior powers keeps every
+    bin's total and only decides how it is shared out.
+
+    Shape: x (B, T, F) complex; mu (B, N, T, F) complex; v (B, N, T, F) -> (B, N, T, F) complex.
+    """
+    power = mu.real.square() + mu.imag.square() + v
+    return x[:, None] * power / power.sum(dim=1, keepdim=True).clamp_min(1e-30)
+
+
 def mixdvae_scores(point: MixDVAEPoint, data: MixtureSet, models: ModelCache, snapshots=(), seed: int = 0,
                    batch_size: int = 64) -> dict[int, np.ndarray]:
     """SI-SDR (B, N) of MixDVAE after ``point.n_iter`` iterations and after every iteration in ``snapshots``.
@@ -214,6 +230,8 @@ def mixdvae_scores(point: MixDVAEPoint, data: MixtureSet, models: ModelCache, sn
     Batches of ``batch_size`` in name order after ``torch.manual_seed(seed)``: the same draws as
     ``mixdvae_scass.py`` with ``[Training] seed`` and ``[DataFrame] batch_size``.
     """
+    if point.output not in ("mu", "wiener"):
+        raise UserError(f"MixDVAE output must be mu or wiener, got {point.output!r}")
     dvaes = [models.source_model(point.flute, point.train_flute),
              models.source_model(point.speech, point.train_speech)]
     if point.finetune_lr > 0 and any(isinstance(m, StaticSpectrum) for m in dvaes):
@@ -222,11 +240,13 @@ def mixdvae_scores(point: MixDVAEPoint, data: MixtureSet, models: ModelCache, sn
     spectra: dict[int, list[Tensor]] = {i: [] for i in wanted}
     torch.manual_seed(seed)
     for start in range(0, len(data.names), batch_size):
-        def keep(i, mu, v, eta):
-            if i + 1 in spectra:
-                spectra[i + 1].append(mu.detach().clone())
+        x = data.mix_stft[start:start + batch_size]
 
-        run_vem(dvaes, data.mix_stft[start:start + batch_size], point.options(wanted[-1]), on_iteration=keep)
+        def keep(i, mu, v, eta, x=x):
+            if i + 1 in spectra:
+                spectra[i + 1].append(wiener_output(x, mu, v) if point.output == "wiener" else mu.detach().clone())
+
+        run_vem(dvaes, x, point.options(wanted[-1]), on_iteration=keep)
     return {i: score_spectra(data, torch.cat(s), models.stft) for i, s in spectra.items()}
 
 

@@ -33,7 +33,7 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from tools.scass_runs import SOURCES, ModelCache, bootstrap_mean, fmt_ci, load_set, paired_difference, \
+from tools.scass_runs import KINDS, SOURCES, ModelCache, bootstrap_mean, fmt_ci, load_set, paired_difference, \
     parse_point, reference_stft, run_point  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
 
@@ -58,10 +58,18 @@ def read_items(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
-def collect(rows: list[dict], set_label: str, method: str, settings: str, names: list[str]) -> np.ndarray | None:
-    """(B, N) scores of one set and method from ``items.csv`` rows, or None if any mixture is missing."""
-    found = {r["name"]: r for r in rows if r["set"] == set_label and r["method"] == method
-             and r["settings"] == settings}
+def same_settings(saved: str, current: str) -> bool:
+    """Rows written before a setting existed hold its default (an older items.csv stays usable)."""
+    saved, current = json.loads(saved), json.loads(current)
+    cls = KINDS.get(current["kind"])
+    defaults = {"kind": current["kind"], **(asdict(cls()) if cls is not None else {})}
+    return {**defaults, **saved} == {**defaults, **current}
+
+
+def collect(rows: list[dict], set_label: str, settings: str, names: list[str]) -> np.ndarray | None:
+    """(B, N) scores of one set and method settings from ``items.csv`` rows (under any method label), or None
+    if any mixture is missing."""
+    found = {r["name"]: r for r in rows if r["set"] == set_label and same_settings(r["settings"], settings)}
     if any(n not in found for n in names):
         return None
     return np.array([[float(found[n][s]) for s in SOURCES] for n in names])
@@ -133,16 +141,19 @@ def main(argv=None) -> None:
             scores = {}
             for label, kind, point in args.methods:
                 settings = settings_text(kind, point)
-                values = collect(rows, set_label, label, settings, data.names)
-                if values is None:
+                values = collect(rows, set_label, settings, data.names)
+                known = values is not None
+                if not known:
                     t0 = time.perf_counter()
                     values = run_point(kind, point, data, models, seed=args.seed)
+                if collect([r for r in rows if r["method"] == label], set_label, settings, data.names) is None:
                     for name, v in zip(data.names, values):
                         row = {"set": set_label, "method": label, "settings": settings, "name": name,
                                **{s: f"{x:.4f}" for s, x in zip(SOURCES, v)}}
                         writer.writerow(row)
                         rows.append(row)
                     f.flush()
+                if not known:
                     print(f"[{set_label}] {label}: {np.nanmean(values[:, 0]):.2f} / {np.nanmean(values[:, 1]):.2f} dB "
                           f"({time.perf_counter() - t0:.0f} s)", flush=True)
                 scores[label] = values

@@ -5,8 +5,8 @@
 The first ``--tune`` mixtures (by name) are the tuning subset, the others are held out. Grids (each method
 gets the same number of configurations, checked unless ``--allow-unequal``):
 
-- MixDVAE: ``--ratios`` (``ratio_v_theta_x``) x ``--z-modes``, plus the fine-tuning runs ``--finetune
-  RATIO:LR,...`` (z_mode sample; one Adam step per VEM iteration, so the steps are the iterations), each
+- MixDVAE: ``--ratios`` (``ratio_v_theta_x``) x ``--z-modes``, plus the runs ``--extra RATIO:Z_MODE:LR,...``
+  (LR > 0 fine-tunes the DVAEs: one Adam step per VEM iteration, so the steps are the iterations), each
   scored after every iteration count in ``--iters`` (one VEM run gives them all);
 - NMF: ``--atoms`` x ``--betas`` dictionaries (learned on ``--nmf-train-flute/speech``, cached), each
   separated with every count in ``--sep-iters``.
@@ -61,16 +61,18 @@ def words(text: str) -> list[str]:
     return [v.strip() for v in text.split(",") if v.strip()]
 
 
-def finetune_runs(text: str) -> list[tuple[float, float]]:
+def extra_runs(text: str) -> list[tuple[float, str, float]]:
     runs = []
     for item in words(text):
-        ratio, sep, lr = item.partition(":")
+        parts = item.split(":")
         try:
-            runs.append((float(ratio), float(lr)))
-        except ValueError:
-            raise UserError(f"--finetune {item!r}: expected RATIO:LR, e.g. 0.03:1e-4") from None
-        if not sep or runs[-1][1] <= 0:
-            raise UserError(f"--finetune {item!r}: expected RATIO:LR with LR > 0")
+            ratio, z_mode, lr = float(parts[0]), parts[1], float(parts[2])
+        except (ValueError, IndexError):
+            raise UserError(f"--extra {item!r}: expected RATIO:Z_MODE:LR, e.g. 0.1:sample:1e-4") from None
+        if len(parts) != 3 or z_mode not in ("sample", "mean") or lr < 0 or ratio <= 0:
+            raise UserError(f"--extra {item!r}: expected RATIO:Z_MODE:LR with ratio > 0, z_mode sample or mean, "
+                            "lr >= 0 (0 = no fine-tuning)")
+        runs.append((ratio, z_mode, lr))
     return runs
 
 
@@ -78,7 +80,7 @@ def mixdvae_runs(args) -> list[MixDVAEPoint]:
     """One VEM run per point, at the largest iteration count (the others are snapshots)."""
     base = MixDVAEPoint(n_iter=max(args.iters), flute=args.dvae_flute, speech=args.dvae_speech)
     runs = [replace(base, ratio_v_theta_x=r, z_mode=z) for r, z in itertools.product(args.ratios, args.z_modes)]
-    runs += [replace(base, ratio_v_theta_x=r, finetune_lr=lr) for r, lr in args.finetune]
+    runs += [replace(base, ratio_v_theta_x=r, z_mode=z, finetune_lr=lr) for r, z, lr in args.extra]
     return runs
 
 
@@ -218,7 +220,7 @@ def report(args, num_mixtures: int) -> None:
     sizes = budgets(args)
     summary = {"data": str(args.data), "tuning_mixtures": args.tune, "held_out_mixtures": num_mixtures - args.tune,
                "selected_by": "mean SI-SDR of both sources on the tuning mixtures", "budget": sizes,
-               "grids": {"ratios": args.ratios, "z_modes": args.z_modes, "finetune": args.finetune,
+               "grids": {"ratios": args.ratios, "z_modes": args.z_modes, "extra": args.extra,
                          "iters": args.iters, "atoms": args.atoms, "betas": args.betas, "sep_iters": args.sep_iters},
                "best": {m: {**best[m], "spec": method_text(m, best[m])} for m in METHODS},
                "held_out": json.loads((held_out / "table.json").read_text())["results"]}
@@ -242,15 +244,15 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--tune", type=int, default=40, help="the first TUNE mixtures tune, the rest are held out")
     ap.add_argument("--methods", type=words, default=list(METHODS), help="grids to fill in this process")
     ap.add_argument("--ratios", type=floats, default=floats("0.01,0.03,0.1,0.3"), help="MixDVAE ratio_v_theta_x")
-    ap.add_argument("--z-modes", type=words, default=["sample", "mean"], help="MixDVAE z_mode")
-    ap.add_argument("--finetune", type=finetune_runs, default=finetune_runs("0.03:1e-4,0.1:1e-4"),
-                    help="MixDVAE fine-tuning runs RATIO:LR (z_mode sample)")
-    ap.add_argument("--iters", type=ints, default=ints("20,40,70"), help="MixDVAE N_iter_total")
+    ap.add_argument("--z-modes", type=words, default=["sample"], help="MixDVAE z_mode")
+    ap.add_argument("--extra", type=extra_runs, default=extra_runs("0.1:mean:0,0.1:sample:1e-4"),
+                    help="further MixDVAE runs RATIO:Z_MODE:LR (LR > 0: fine-tuning at that learning rate)")
+    ap.add_argument("--iters", type=ints, default=ints("40,70"), help="MixDVAE N_iter_total")
     ap.add_argument("--dvae-flute", default="model/pretrained/flute_srnn.pt")
     ap.add_argument("--dvae-speech", default="model/pretrained/speech_srnn.pt")
-    ap.add_argument("--atoms", type=ints, default=ints("16,32,64"), help="NMF n_components")
+    ap.add_argument("--atoms", type=ints, default=ints("16,32"), help="NMF n_components")
     ap.add_argument("--betas", type=words, default=["kl", "is"], help="NMF divergence")
-    ap.add_argument("--sep-iters", type=ints, default=ints("25,50,100,200,400"), help="NMF iterations_separation")
+    ap.add_argument("--sep-iters", type=ints, default=ints("50,100,200"), help="NMF iterations_separation")
     ap.add_argument("--nmf-train-flute", default="data/generated/surrogate/flute/train")
     ap.add_argument("--nmf-train-speech", default="data/generated/surrogate/speech/train")
     ap.add_argument("--nmf-shipped", default="model/pretrained/nmf_surrogate.npz",
