@@ -279,8 +279,8 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(args.num_threads)
     sizes = budgets(args)
+    torch.set_num_threads(args.num_threads)
     if len(set(sizes.values())) > 1 and not args.allow_unequal:
         raise UserError(f"unequal tuning budgets {sizes}: change the grids (or --allow-unequal)")
     print(f"configurations per method: {', '.join(f'{k} {v}' for k, v in sizes.items())}"
