@@ -35,7 +35,7 @@ from data.mixture_dataset import MixtureDataset, collate
 from model.nmf import SupervisedNMF, cached_nmf
 from model.oracle import ibm_estimates
 from model.srnn import SRNN
-from model.vem_scass import VEMOptions, run_vem
+from model.vem_scass import VEMSettings, run_vem
 from utils.audio_metrics import get_metrics, improvements, mixture_row, si_sdr
 from utils.checkpoint import load_dvae, read_checkpoint
 from utils.cli import script_config, seed_and_threads
@@ -100,9 +100,9 @@ def load_dvaes(cfg: Config, device: torch.device) -> tuple[list[SRNN], list[dict
     return dvaes, ckpts
 
 
-def vem_settings(cfg: Config) -> VEMOptions:
+def vem_settings(cfg: Config) -> VEMSettings:
     vem, tr = cfg["VEM"], cfg["Training"]
-    return VEMOptions(n_iter=vem["N_iter_total"], ratio_v_theta_x=vem["ratio_v_theta_x"],
+    return VEMSettings(n_iter=vem["N_iter_total"], ratio_v_theta_x=vem["ratio_v_theta_x"],
                       v_x_floor=vem["v_x_floor"], es_power=vem["es_power"], z_mode=vem["z_mode"],
                       finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
                       mixture_power_db=vem["mixture_power_db"])

@@ -25,7 +25,7 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")   # as mixdvae_scass.py (BSS-
 import numpy as np
 import torch
 
-from model.vem_scass import VEMOptions, es_step, ew_step, ez_step, observation_variance, run_vem
+from model.vem_scass import VEMSettings, e_s, e_w, e_z, observation_variance, run_vem
 from utils.checkpoint import build_srnn
 
 REFERENCE_NETWORK = dict(x_dim=513, z_dim=16, activation="tanh", dense_x_h=[256], dim_RNN_h=128, num_RNN_h=1,
@@ -70,8 +70,8 @@ def bench_vem(args) -> None:
     torch.manual_seed(0)
     dvaes = [build_srnn(REFERENCE_NETWORK, "is").eval() for _ in range(2)]
     x = torch.randn(args.batch, args.frames, REFERENCE_NETWORK["x_dim"], dtype=torch.complex64)
-    opts = VEMOptions(n_iter=args.iters, es_power=args.es_power)
-    run_vem(dvaes, x[:2, :5], VEMOptions(n_iter=2))                                   # warm-up
+    opts = VEMSettings(n_iter=args.iters, es_power=args.es_power)
+    run_vem(dvaes, x[:2, :5], VEMSettings(n_iter=2))                                   # warm-up
     t0, c0 = time.perf_counter(), time.process_time()
     run_vem(dvaes, x, opts)
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -84,16 +84,16 @@ def bench_vem(args) -> None:
     with torch.inference_mode():
         v_x = observation_variance(x.real.square() + x.imag.square(), opts.ratio_v_theta_x, opts.v_x_floor)
         eta = torch.full((args.batch, 2, *x.shape[1:]), 0.5)
-        z = ez_step(dvaes, torch.rand(args.batch, 2, *x.shape[1:]), "sample")
+        z = e_z(dvaes, torch.rand(args.batch, 2, *x.shape[1:]), "sample")
         parts = {}
         t0 = time.perf_counter()
-        mu, v, _, power, h = es_step(dvaes, x, v_x, eta, z, opts.es_power)
+        mu, v, _, power, h = e_s(dvaes, x, v_x, eta, z, opts.es_power)
         parts["E-S (time recursion, 2 DVAE steps per frame)"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ez_step(dvaes, power, "sample", h)
+        e_z(dvaes, power, "sample", h)
         parts["E-Z (encoder, reusing the E-S recurrence)"] = time.perf_counter() - t0
         t0 = time.perf_counter()
-        ew_step(x, v_x, mu, v)
+        e_w(x, v_x, mu, v)
         parts["E-W"] = time.perf_counter() - t0
     total = sum(parts.values())
     if args.iters != 70:

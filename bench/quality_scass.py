@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from data.mixture_dataset import MixtureDataset, collate  # noqa: E402
-from model.vem_scass import VEMOptions, run_vem  # noqa: E402
+from model.vem_scass import VEMSettings, run_vem  # noqa: E402
 from utils.audio_metrics import si_sdr  # noqa: E402
 from utils.checkpoint import load_dvae  # noqa: E402
 from utils.config import load_config  # noqa: E402
@@ -59,7 +59,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     cfg = load_config(args.config, VEM_SCASS)
     vem, tr = cfg["VEM"], cfg["Training"]
-    options = VEMOptions(n_iter=vem["N_iter_total"], ratio_v_theta_x=vem["ratio_v_theta_x"],
+    options = VEMSettings(n_iter=vem["N_iter_total"], ratio_v_theta_x=vem["ratio_v_theta_x"],
                          v_x_floor=vem["v_x_floor"], es_power=vem["es_power"], z_mode=vem["z_mode"],
                          mixture_power_db=vem["mixture_power_db"], tol=vem["convergence_tol"])
     options = replace(options, **{k: v for k, v in (("n_iter", args.iters), ("tol", args.tol)) if v is not None})

@@ -13,10 +13,10 @@ Equation -> function:
 - level normalisation (not in the paper)  -> :func:`level_gain`
 - (6.1) observation variance              -> :func:`observation_variance`
 - (6.2) initialisation                    -> :func:`initial_prior_variance`
-- (6.3) E-S, Wiener-like fusion (one t)   -> :func:`es_posterior`; recursion over t -> :func:`es_step`
+- (6.3) E-S, Wiener-like fusion (one t)   -> :func:`e_s_posterior`; recursion over t -> :func:`e_s`
 - (6.3) power fed back into the DVAE      -> :func:`source_power`
-- (6.4) E-Z                               -> :func:`ez_step`
-- (6.5) E-W                               -> :func:`ew_step`
+- (6.4) E-Z                               -> :func:`e_z`
+- (6.5) E-W                               -> :func:`e_w`
 - (6.6) fine-tuning                       -> :func:`finetune_step`
 - the whole VEM                           -> :func:`run_vem`
 
@@ -49,7 +49,7 @@ CALM_ITERS = 2         # a mixture has converged after this many iterations in a
                es_power="VEM.es_power", z_mode="VEM.z_mode", finetune="Training.finetune", lr="Training.lr",
                beta="Training.beta", mixture_power_db="VEM.mixture_power_db",
                tol="VEM.convergence_tol")
-class VEMOptions:
+class VEMSettings:
     """Settings of :func:`run_vem` (INI ``[VEM]`` and ``[Training]`` keys of the same names).
 
     Attributes:
@@ -152,7 +152,7 @@ def initial_prior_variance(dvaes: Sequence[SRNN], mix_power: Tensor) -> Tensor:
 
 
 # ----------------------------------------------------------------------------- (6.3)
-def es_posterior(x: Tensor, v_x: Tensor, eta: Tensor, v_theta: Tensor) -> tuple[Tensor, Tensor]:
+def e_s_posterior(x: Tensor, v_x: Tensor, eta: Tensor, v_theta: Tensor) -> tuple[Tensor, Tensor]:
     """(6.3) Wiener-like fusion of the DVAE prior N_c(0, v_theta) with the bins assigned to n.
 
     ``v = (eta / v_x + 1 / v_theta)^-1``, ``mu = v * eta * x / v_x``.
@@ -182,13 +182,13 @@ def source_power(mu: Tensor, v: Tensor, mode: str) -> Tensor:
     return re.square() + im.square()
 
 
-def es_step(dvaes: Sequence[SRNN], x: Tensor, v_x: Tensor, eta: Tensor, z: Sequence[Tensor],
+def e_s(dvaes: Sequence[SRNN], x: Tensor, v_x: Tensor, eta: Tensor, z: Sequence[Tensor],
             es_power: str) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor]]:
     """(6.3) E-S: the time recursion of every source's DVAE fused with the mixture.
 
     At each t, DVAE_n's recurrence (4.1) is driven by the power of source n at t-1 (from this
     iteration's q(s_{t-1,n}), see :func:`source_power`; x_0 = 0), its decoder (4.3) with z_t
-    gives v_theta,tn, and :func:`es_posterior` gives q(s_tn).
+    gives v_theta,tn, and :func:`e_s_posterior` gives q(s_tn).
 
     Args:
         dvaes: N IS-head SRNNs, one per source.
@@ -220,7 +220,7 @@ def es_step(dvaes: Sequence[SRNN], x: Tensor, v_x: Tensor, eta: Tensor, z: Seque
             v_theta_t.append(v_theta_n)
             hs[n].append(dvae.state_h(states[n]))
         v_theta_t = torch.stack(v_theta_t, dim=1).clamp_min(V_THETA_FLOOR)        # (B, N, F)
-        mu_t, v_t = es_posterior(x[:, None, t], v_x[:, None, t], eta[:, :, t], v_theta_t)
+        mu_t, v_t = e_s_posterior(x[:, None, t], v_x[:, None, t], eta[:, :, t], v_theta_t)
         power_prev = source_power(mu_t, v_t, es_power)
         mus.append(mu_t)
         vs.append(v_t)
@@ -231,11 +231,11 @@ def es_step(dvaes: Sequence[SRNN], x: Tensor, v_x: Tensor, eta: Tensor, z: Seque
 
 
 # ----------------------------------------------------------------------------- (6.4)
-def ez_step(dvaes: Sequence[SRNN], power: Tensor, z_mode: str, h: Sequence[Tensor] | None = None) -> list[Tensor]:
+def e_z(dvaes: Sequence[SRNN], power: Tensor, z_mode: str, h: Sequence[Tensor] | None = None) -> list[Tensor]:
     """(6.4) E-Z: z_{1:T,n} from DVAE_n's encoder (4.4) run on the current power estimate of source n.
 
     ``h`` (optional) are the recurrence states (4.1) driven by ``power``, as returned by
-    :func:`es_step`; passing them skips recomputing them (same values, a quarter of the VEM's
+    :func:`e_s`; passing them skips recomputing them (same values, a quarter of the VEM's
     arithmetic at the reference size).
 
     Shape: power (B, N, T, F), h[n] (B, T, H_n) -> list over n of (B, T, Z_n).
@@ -247,7 +247,7 @@ def ez_step(dvaes: Sequence[SRNN], power: Tensor, z_mode: str, h: Sequence[Tenso
 
 
 # ----------------------------------------------------------------------------- (6.5)
-def ew_step(x: Tensor, v_x: Tensor, mu: Tensor, v: Tensor) -> Tensor:
+def e_w(x: Tensor, v_x: Tensor, mu: Tensor, v: Tensor) -> Tensor:
     """(6.5) E-W: ``log beta_ftn = -|x_ft - mu_ftn|^2 / v_x,ft - v_ftn / v_x,ft``, eta = softmax over n.
 
     The softmax is taken in the log domain (log-sum-exp), so bins where every source is very
@@ -280,7 +280,7 @@ def finetune_step(dvaes: Sequence[SRNN], optimizers: Sequence[torch.optim.Optimi
 
 
 # ----------------------------------------------------------------------------- VEM
-def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOptions(),
+def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMSettings = VEMSettings(),
             on_iteration: Callable[[int, Tensor, Tensor, Tensor], None] | None = None) -> VEMResult:
     """MixDVAE VEM for SC-ASS (§6) on a batch of mixtures.
 
@@ -300,7 +300,7 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
     Args:
         dvaes: N IS-head SRNNs (source n uses ``dvaes[n]``), on the device of ``mix_stft``.
         mix_stft: mixture STFTs.
-        options: see :class:`VEMOptions`.
+        options: see :class:`VEMSettings`.
         on_iteration: called after every iteration as ``on_iteration(i, mu, v, eta)`` (i from 0; mixtures
             that converged keep their last values) —
             the per-iteration estimates, on request, without keeping them all in memory.
@@ -339,11 +339,11 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
         out: list[Tensor] | None = None                           # mu, v, eta, v_theta of every mixture
         for i in range(options.n_iter):
             if z is None:
-                mu, v = es_posterior(x[:, None], v_x[:, None], eta, v_theta)
+                mu, v = e_s_posterior(x[:, None], v_x[:, None], eta, v_theta)
                 power, h = source_power(mu, v, options.es_power), None
             else:
-                mu, v, v_theta, power, h = es_step(dvaes, x, v_x, eta, z, options.es_power)
-            eta_new = ew_step(x, v_x, mu, v)
+                mu, v, v_theta, power, h = e_s(dvaes, x, v_x, eta, z, options.es_power)
+            eta_new = e_w(x, v_x, mu, v)
             change = (eta_new - eta).abs().mean((1, 2, 3))
             history["eta_change"].append(float(change.mean()))
             eta = eta_new
@@ -351,7 +351,7 @@ def run_vem(dvaes: Sequence[SRNN], mix_stft: Tensor, options: VEMOptions = VEMOp
             if options.finetune:
                 history["finetune_loss"].append(finetune_step(dvaes, optimizers, power, options.beta))
             # After a fine-tuning step the weights changed: the recurrence must be recomputed.
-            z = ez_step(dvaes, power, options.z_mode, None if options.finetune else h)
+            z = e_z(dvaes, power, options.z_mode, None if options.finetune else h)
             if on_iteration is not None:
                 full = [t if out is None else o.index_copy(0, active, t)
                         for o, t in zip(out or [None] * 3, (mu, v, eta))]

@@ -234,7 +234,7 @@ def test_effective_ini_reloads_to_the_same_config(good_ini, tmp_path):
 
 def test_settings_dataclasses_take_their_defaults_from_the_key_lists():
     from model.vem_mot import VEMSettings
-    from model.vem_scass import VEMOptions
+    from model.vem_scass import VEMSettings as SeparationSettings
     from utils.config_keys_mot import VEM_MOT
     from utils.config_keys_scass import VEM_SCASS
 
@@ -243,5 +243,5 @@ def test_settings_dataclasses_take_their_defaults_from_the_key_lists():
     assert VEMSettings().n_iter == mot["VEM", "N_iter_total"]
     assert VEMSettings().temperature == mot["VEM", "assignment_temperature"]
     assert VEMSettings().normalize_range == tuple(mot["DataFrame", "normalize_range"])
-    assert VEMOptions().ratio_v_theta_x == scass["VEM", "ratio_v_theta_x"]
-    assert VEMOptions().beta == scass["Training", "beta"]
+    assert SeparationSettings().ratio_v_theta_x == scass["VEM", "ratio_v_theta_x"]
+    assert SeparationSettings().beta == scass["Training", "beta"]

@@ -18,7 +18,7 @@ from data.mot_tracking_data_generation import gt_layout
 from model.kf_vem import KalmanDynamics
 from model.srnn import SRNN
 from model.vem_mot import SRNNDynamics, VEMSettings, run_vem, valid_detections
-from model.vem_scass import VEMOptions
+from model.vem_scass import VEMSettings as SeparationSettings
 from model.vem_scass import run_vem as run_audio_vem
 from utils.config import Config, load_config
 from utils.config_keys_mot import VEM_MOT
@@ -185,7 +185,7 @@ def test_audio_vem_on_random_extreme_mixtures_is_finite(gain, pattern, ratio, fl
             "tone": np.pad(np.ones((2, T_AUDIO, 1)), ((0, 0), (0, 0), (3, F_AUDIO - 4))),
             "dc": np.ones((2, T_AUDIO, F_AUDIO))}[pattern]
     x = torch.tensor(gain * spec, dtype=torch.complex64)
-    options = VEMOptions(n_iter=2, ratio_v_theta_x=ratio, v_x_floor=floor, es_power=es_power)
+    options = SeparationSettings(n_iter=2, ratio_v_theta_x=ratio, v_x_floor=floor, es_power=es_power)
     try:
         result = run_audio_vem(AUDIO_DVAES, x, options)
     except UserError as err:

@@ -15,7 +15,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from model.vem_scass import VEMOptions, run_vem
+from model.vem_scass import VEMSettings, run_vem
 from tests.conftest import REPO
 from tools import scass_table, tune_scass
 from tools.scass_runs import MixDVAEPoint, NMFPoint, StaticSpectrum, bootstrap_mean, paired_difference, \
@@ -85,7 +85,7 @@ def test_static_spectra_in_the_vem_behave_like_fixed_wiener_priors():
     loud_low[:256] = 1e6
     x = torch.randn(2, 5, F, dtype=torch.complex64)
     result = run_vem([StaticSpectrum(loud_low), StaticSpectrum(torch.ones(F))], x,
-                     VEMOptions(n_iter=3, mixture_power_db=None))
+                     VEMSettings(n_iter=3, mixture_power_db=None))
     assert result.mu.shape == (2, 2, 5, F) and torch.isfinite(torch.view_as_real(result.mu)).all()
     torch.testing.assert_close(result.mu[:, 0, :, :256], x[..., :256], rtol=1e-3, atol=1e-3)
     torch.testing.assert_close(result.mu[:, 0, :, 256:], result.mu[:, 1, :, 256:])

@@ -10,7 +10,7 @@ import torch
 
 from data.mixture_dataset import MixtureDataset
 from model.srnn import SRNN
-from model.vem_scass import (VEMOptions, es_posterior, es_step, ew_step, ez_step, observation_variance, run_vem,
+from model.vem_scass import (VEMSettings, e_s_posterior, e_s, e_w, e_z, observation_variance, run_vem,
                              source_power)
 from utils.audio_metrics import si_sdr
 from utils.config import comma_list
@@ -68,7 +68,7 @@ def test_es_posterior_hand_case():
     # x = 2, |x|^2 = 4, v_x = 0.03 * 4 = 0.12; eta = 0.5; v_theta = 1:
     # v = (0.5 / 0.12 + 1)^-1 = 0.12 / 0.62 = 0.193548..., mu = v * 0.5 * 2 / 0.12 = 1 / 0.62 = 1.612903...
     x = torch.tensor([[[2.0 + 0.0j]]])
-    mu, v = es_posterior(x, torch.tensor([[[0.12]]]), torch.tensor([[[0.5]]]), torch.tensor([[[1.0]]]))
+    mu, v = e_s_posterior(x, torch.tensor([[[0.12]]]), torch.tensor([[[0.5]]]), torch.tensor([[[1.0]]]))
     assert v.item() == pytest.approx(0.12 / 0.62, rel=1e-6)
     assert mu.item() == pytest.approx(1 / 0.62, rel=1e-6)
 
@@ -76,10 +76,10 @@ def test_es_posterior_hand_case():
 def test_es_posterior_limits():
     x, v_x = torch.tensor([[[1.0 - 2.0j]]]), torch.tensor([[[0.1]]])
     # a source that owns the bin with a flat prior takes the observation, with variance v_x
-    mu, v = es_posterior(x, v_x, torch.tensor([[[1.0]]]), torch.tensor([[[1e12]]]))
+    mu, v = e_s_posterior(x, v_x, torch.tensor([[[1.0]]]), torch.tensor([[[1e12]]]))
     assert torch.allclose(mu, x) and v.item() == pytest.approx(0.1, rel=1e-6)
     # a source with no share of the bin keeps its prior N_c(0, v_theta)
-    mu, v = es_posterior(x, v_x, torch.tensor([[[0.0]]]), torch.tensor([[[3.0]]]))
+    mu, v = e_s_posterior(x, v_x, torch.tensor([[[0.0]]]), torch.tensor([[[3.0]]]))
     assert mu.abs().item() == 0 and v.item() == 3.0
 
 
@@ -104,7 +104,7 @@ def test_eta_is_a_distribution_even_for_extreme_values():
     x = torch.randn(2, 3, 4, dtype=torch.complex64) * 1e3
     mu = torch.randn(2, 3, 3, 4, dtype=torch.complex64) * 1e3
     v = torch.rand(2, 3, 3, 4) * 1e6
-    eta = ew_step(x, torch.full((2, 3, 4), 1e-8), mu, v)       # log beta ~ -1e14
+    eta = e_w(x, torch.full((2, 3, 4), 1e-8), mu, v)       # log beta ~ -1e14
     assert torch.isfinite(eta).all() and (eta >= 0).all()
     assert torch.allclose(eta.sum(dim=1), torch.ones(2, 3, 4))
 
@@ -112,7 +112,7 @@ def test_eta_is_a_distribution_even_for_extreme_values():
 def test_ew_prefers_the_source_that_explains_the_bin():
     x = torch.tensor([[[1.0 + 0j]]])
     mu = torch.tensor([[[[1.0 + 0j]], [[0.0 + 0j]]]])           # source 1 explains x, source 2 predicts 0
-    eta = ew_step(x, torch.tensor([[[0.03]]]), mu, torch.zeros(1, 2, 1, 1))
+    eta = e_w(x, torch.tensor([[[0.03]]]), mu, torch.zeros(1, 2, 1, 1))
     # log beta = (0, -1 / 0.03): eta_1 = 1 / (1 + exp(-33.3))
     assert eta[0, 0].item() == pytest.approx(1.0) and eta[0, 1].item() == pytest.approx(math.exp(-1 / 0.03), rel=1e-3)
 
@@ -127,10 +127,10 @@ def test_recurrence_states_of_es_equal_the_encoders_own():
     eta = torch.full((3, 2, T, F), 0.5)
     z = [torch.randn(3, T, 2) for _ in dvaes]
     with torch.no_grad():
-        _, _, _, power, h = es_step(dvaes, x, v_x, eta, z, "expected")
+        _, _, _, power, h = e_s(dvaes, x, v_x, eta, z, "expected")
         for n, dvae in enumerate(dvaes):
             assert torch.allclose(h[n], dvae.deterministic(power[:, n]), atol=1e-5)
-        reused, recomputed = ez_step(dvaes, power, "mean", h), ez_step(dvaes, power, "mean")
+        reused, recomputed = e_z(dvaes, power, "mean", h), e_z(dvaes, power, "mean")
     for a, b in zip(reused, recomputed):
         assert torch.allclose(a, b, atol=1e-5)
 
@@ -140,7 +140,7 @@ def test_run_vem_shapes_eta_and_per_iteration_estimates():
     torch.manual_seed(0)
     x = torch.randn(2, T, F, dtype=torch.complex64)
     seen = []
-    result = run_vem([tiny_srnn(1), tiny_srnn(2)], x, VEMOptions(n_iter=3),
+    result = run_vem([tiny_srnn(1), tiny_srnn(2)], x, VEMSettings(n_iter=3),
                      on_iteration=lambda i, mu, v, eta: seen.append((i, mu.shape, eta.sum(1))))
     assert result.mu.shape == (2, 2, T, F) and result.mu.is_complex()
     assert result.v.shape == result.eta.shape == result.v_theta.shape == (2, 2, T, F)
@@ -156,7 +156,7 @@ def test_batched_vem_equals_one_mixture_at_a_time():
     torch.manual_seed(0)
     x = torch.randn(3, T, F, dtype=torch.complex64)
     dvaes = [tiny_srnn(1), tiny_srnn(2)]
-    opts = VEMOptions(n_iter=3, es_power="expected", z_mode="mean")
+    opts = VEMSettings(n_iter=3, es_power="expected", z_mode="mean")
     batched = run_vem(dvaes, x, opts)
     for b in range(3):
         alone = run_vem(dvaes, x[b:b + 1], opts)
@@ -169,7 +169,7 @@ def test_finetuning_works_on_copies():
     before = [{k: p.clone() for k, p in d.state_dict().items()} for d in dvaes]
     torch.manual_seed(0)
     x = torch.randn(2, T, F, dtype=torch.complex64)
-    result = run_vem(dvaes, x, VEMOptions(n_iter=2, finetune=True, lr=1e-2))
+    result = run_vem(dvaes, x, VEMSettings(n_iter=2, finetune=True, lr=1e-2))
     losses = result.history["finetune_loss"]
     assert len(losses) == 2 and all(len(step) == 2 and all(math.isfinite(v) for v in step) for step in losses)
     for d, saved in zip(dvaes, before):
@@ -195,7 +195,7 @@ def test_disjoint_bands_with_matching_dvaes_separate_almost_perfectly():
     mix = s.sum(0)
     x = STFT_TOY.stft(torch.from_numpy(mix))[None]                          # (1, T, F)
     edge = 32
-    result = run_vem([band_dvae(0, edge), band_dvae(edge, F)], x, VEMOptions(n_iter=3))
+    result = run_vem([band_dvae(0, edge), band_dvae(edge, F)], x, VEMSettings(n_iter=3))
     estimate = STFT_TOY.istft(result.mu[0], LENGTH).numpy()
     band = torch.zeros(2, 1, F)
     band[0, :, :edge], band[1, :, edge:] = 1, 1
@@ -225,11 +225,11 @@ def test_stft_istft_identity_on_the_mixture_path(tmp_path):
 
 def test_options_are_validated():
     with pytest.raises(ValueError, match="es_power"):
-        VEMOptions(es_power="mean")
+        VEMSettings(es_power="mean")
     with pytest.raises(ValueError, match="z_mode"):
-        VEMOptions(z_mode="expected")
+        VEMSettings(z_mode="expected")
     with pytest.raises(ValueError, match="n_iter"):
-        VEMOptions(n_iter=0)
+        VEMSettings(n_iter=0)
 
 
 def test_comma_list_of_baselines():

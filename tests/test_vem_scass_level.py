@@ -16,7 +16,7 @@ import torch
 
 from data.scass_mixture_audio_generation import make_mixtures
 from data.scass_surrogate_corpus import SOUNDFONTS, make_corpus
-from model.vem_scass import VEMOptions, level_gain, run_vem
+from model.vem_scass import VEMSettings, level_gain, run_vem
 from tests.test_vem_scass import F, band_dvae
 from utils.checkpoint import load_dvae
 from utils.stft import STFT
@@ -52,9 +52,9 @@ def separation(tmp_path_factory):
     dvaes = [load_dvae(ROOT / f"model/pretrained/{name}_srnn.pt", head="is")[0] for name in ("flute", "speech")]
     x = stft.stft(mixture.float())
 
-    def separate(gain: float, mixture_power_db: float | None = VEMOptions.mixture_power_db) -> np.ndarray:
+    def separate(gain: float, mixture_power_db: float | None = VEMSettings.mixture_power_db) -> np.ndarray:
         torch.manual_seed(0)
-        result = run_vem(dvaes, x * gain, VEMOptions(n_iter=N_ITER, mixture_power_db=mixture_power_db))
+        result = run_vem(dvaes, x * gain, VEMSettings(n_iter=N_ITER, mixture_power_db=mixture_power_db))
         assert torch.isfinite(result.mu).all() and torch.isfinite(result.v).all()
         estimate = stft.istft(result.mu, mixture.shape[-1]).double().numpy() / gain
         return si_sdr(estimate, reference)
@@ -106,7 +106,7 @@ def test_estimates_come_back_at_the_input_level():
     torch.manual_seed(0)
     x = torch.randn(2, 6, F, dtype=torch.complex64)
     dvaes = [band_dvae(0, F // 2), band_dvae(F // 2, F)]
-    low = run_vem(dvaes, x, VEMOptions(n_iter=2, es_power="expected", z_mode="mean"))
-    high = run_vem(dvaes, x * 1e3, VEMOptions(n_iter=2, es_power="expected", z_mode="mean"))
+    low = run_vem(dvaes, x, VEMSettings(n_iter=2, es_power="expected", z_mode="mean"))
+    high = run_vem(dvaes, x * 1e3, VEMSettings(n_iter=2, es_power="expected", z_mode="mean"))
     torch.testing.assert_close(high.mu, low.mu * 1e3, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(high.v, low.v * 1e6, rtol=1e-4, atol=1e-6)

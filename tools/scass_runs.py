@@ -34,7 +34,7 @@ from torch import Tensor  # noqa: E402
 from data.mixture_dataset import MixtureDataset, collate  # noqa: E402
 from model.nmf import SupervisedNMF  # noqa: E402
 from model.oracle import ibm_estimates  # noqa: E402
-from model.vem_scass import VEMOptions, run_vem  # noqa: E402
+from model.vem_scass import VEMSettings, run_vem  # noqa: E402
 from utils.audio_metrics import si_sdr  # noqa: E402
 from utils.checkpoint import load_dvae  # noqa: E402
 from utils.errors import UserError  # noqa: E402
@@ -166,8 +166,8 @@ class MixDVAEPoint:
     train_speech: str = DEFAULT_TRAIN[1]
     output: str = "mu"
 
-    def options(self, n_iter: int | None = None) -> VEMOptions:
-        return VEMOptions(n_iter=n_iter or self.n_iter, ratio_v_theta_x=self.ratio_v_theta_x, z_mode=self.z_mode,
+    def options(self, n_iter: int | None = None) -> VEMSettings:
+        return VEMSettings(n_iter=n_iter or self.n_iter, ratio_v_theta_x=self.ratio_v_theta_x, z_mode=self.z_mode,
                           es_power=self.es_power, finetune=self.finetune_lr > 0, lr=self.finetune_lr or 1e-3,
                           mixture_power_db=self.mixture_power_db)
 
