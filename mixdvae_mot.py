@@ -46,6 +46,7 @@ from utils.mot_scores import Scores, results_table
 from utils.output_dir import atomic_write
 from utils.provenance import provenance
 from utils.run_dir import check_output_root, discard_on_user_error, get_logger, make_run_dir
+from utils.stage_timer import StageTimer
 
 # pandas, utils.mot_eval (motmetrics, TrackEval, scipy), the SORT baseline and the plots are imported
 # where they are used: together they take seconds to import, and a refused run should answer fast.
@@ -153,30 +154,37 @@ def vem_settings(cfg: Config) -> VEMSettings:
 # --------------------------------------------------------------------------- scoring
 # --------------------------------------------------------------------------- main
 def main() -> None:
+    timer = StageTimer()                              # wall time per stage -> log and summary.json "timing"
     ranks = start()                                   # one rank, unless started by torchrun
     cfg, baselines = script_config("MixDVAE multi-object tracking, scored next to KF-VEM and SORT.",
                                    "config/cfg_dvae_vem_mot.ini", load_cfg)
     user, tr = cfg["User"], cfg["Training"]
     seed_and_threads(tr["seed"], tr["num_threads"])
-    model, ckpt = load_mot_dvae(cfg)
-    extra = load_extra_dvaes(cfg)
-    items = ranks.run_checked(load_samples, cfg, ranks)    # a bad sample in any rank's shard stops every rank
+    with timer("setup"):
+        model, ckpt = load_mot_dvae(cfg)
+        extra = load_extra_dvaes(cfg)
+    with timer("data loading"):
+        items = ranks.run_checked(load_samples, cfg, ranks)    # a bad sample in any rank's shard stops every rank
     lengths = {n for n in ranks.all_gather(next((len(i["gt"]) for i in items if i), None)) if n is not None}
     if len(lengths) > 1:
         raise UserError(f"{user['data_dir']}: samples of {sorted(lengths)} frames (one data_dir must hold samples "
                         "of one length)")
     settings = vem_settings(cfg)
     if not ranks.main:
-        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, None, ranks)
+        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, None, ranks, timer)
         return
     run_dir = make_run_dir(user["save_root"], "MOT", user["run_name"] or "MixDVAE", cfg)
     with discard_on_user_error(run_dir, logging.getLogger("mixdvae")):   # bad input leaves no run directory
-        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, run_dir, ranks)
+        track_and_score(cfg, baselines, model, ckpt, extra, items, settings, run_dir, ranks, timer)
 
 
 def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra: dict, items: list[dict | None],
-                    settings: VEMSettings, run_dir: Path | None, ranks: Ranks) -> None:
+                    settings: VEMSettings, run_dir: Path | None, ranks: Ranks, timer: StageTimer | None = None) -> None:
     """Run every method on every batch, write tracks, figures, metrics and the summary into ``run_dir``.
+
+    ``timer`` collects the wall time of every stage (VEM of the main MixDVAE row, the extra MixDVAE rows, the
+    baselines, metrics, outputs; under torchrun each batch's stage times are added up over the ranks), logged
+    at the end and written to summary.json ("timing").
 
     Under torchrun each rank runs its batches (``items`` holds its samples) and rank 0 gathers the per-batch
     tracks and scores, in batch order, and writes everything (the other ranks pass ``run_dir`` None)."""
@@ -188,6 +196,7 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     from utils.mot_plots import plot_iteration_curves, plot_tracks
 
     user, tr, frame_cfg, ev, vem = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"], cfg["VEM"]
+    timer = timer or StageTimer()
     if run_dir is not None:
         (run_dir / "figures").mkdir()
     logger = get_logger(run_dir, user["logger_type"] if ranks.main else 0)
@@ -231,7 +240,7 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
         gt = batch["gt"].numpy()
         part = Scores(ev["iou_threshold"])
         part.names.extend(batch["names"])
-        tracks, seconds, notes = {}, {}, []
+        tracks, seconds, notes, stages = {}, {}, [], StageTimer()
         for method in methods:
             torch.manual_seed(tr["seed"] + start)          # a row's draws do not depend on the rows run before it
             t0 = time.perf_counter()
@@ -243,6 +252,9 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                 out = result.tracks
                 check_tracks(labels[method], out, batch["names"], cfg)
             seconds[method] = time.perf_counter() - t0
+            stages.add("VEM" if method == "mixdvae" else "VEM, extra MixDVAE rows" if method.startswith("mixdvae:")
+                       else "baselines", seconds[method])
+            t0 = time.perf_counter()
             tracks[method], repaired = repair_boxes(out.cpu().numpy())
             if repaired:
                 notes.append(f"warning: {labels[method]}: {repaired} inverted or zero-size track box(es) in "
@@ -253,10 +265,11 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                 part.add_iterations(method, gt, result.iter_tracks.cpu().numpy())
             if result is not None and result.elbo:
                 part.add_elbo(method, result.elbo)
+            stages.add("metrics", time.perf_counter() - t0)
         plots = batch["det"][:max(0, ev["num_plot_samples"] - start)].numpy()
         export_keys = ("gt", "names", "start_frames", "image_size", "gt_ids")
         return start, dict(names=batch["names"], gt=gt, det=plots, tracks=tracks, scores=part, seconds=seconds,
-                           notes=notes, batch={k: batch[k] for k in export_keys})
+                           notes=notes, batch={k: batch[k] for k in export_keys}, stages=stages.seconds)
 
     batches = tqdm(ranks.shard(range(0, len(items), frame_cfg["batch_size"])), desc="batches",
                    disable=None if ranks.main else True)
@@ -267,6 +280,8 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
             return
     export = TrackEvalExport(run_dir, ev["benchmark"], ev["split"] or Path(user["data_dir"]).resolve().name)
     for _, record in records:             # in batch order, as one process would
+        timer.merge(record["stages"])
+        t_out = time.perf_counter()
         scores.merge(record["scores"])
         export.add_ground_truth(record["batch"])
         for method in methods:
@@ -278,13 +293,16 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
             name = record["names"][b]
             plot_tracks(run_dir / "figures" / f"tracks_{name}.png", det, record["gt"][b],
                         {labels[m]: record["tracks"][m][b] for m in methods}, title=name)
+        timer.add("outputs", time.perf_counter() - t_out)
     export.write_seqmap()
     log(f"tracks in MOTChallenge layout for TrackEval: {run_dir / 'trackers' / export.gt_set}")
     log("time: " + ", ".join(f"{labels[m]} {s:.1f}s ({len(items) / max(s, 1e-9):.1f} samples/s)"
                              for m, s in seconds.items()))
 
     log("scoring: motmetrics CLEAR-MOT/ID metrics and TrackEval HOTA over every sample ...")
-    tables = {labels[m]: t for m, t in scores.tables().items()}
+    with timer("metrics"):
+        tables = {labels[m]: t for m, t in scores.tables().items()}
+    t_out = time.perf_counter()
     per_sample = pd.concat([t.drop(index="OVERALL").assign(method=m) for m, t in tables.items()])
     per_sample.index.name = "item"
     per_sample.reset_index()[["item", "method", *tables["MixDVAE"].columns]].to_csv(
@@ -313,6 +331,7 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
             f"{col} {frame[col].iloc[-1]:.4g}" for col in frame.columns[1:]))
     table = results_table(tables, len(items))
     atomic_write(run_dir / "summary.txt", table)
+    timer.add("outputs", time.perf_counter() - t_out)
     atomic_write(run_dir / "summary.json", json.dumps(
         {"num_items": len(items), "checkpoint": str(tr["saved_dvae"]), "checkpoint_epoch": ckpt.get("epoch"),
          "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
@@ -320,9 +339,10 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                                          "init_subseq_len": s.init_subseq_len}
                              for m, (_, s) in runs.items() if m in methods},
          "extra_dvae": {f"MixDVAE-{n}": path for n, (_, path, *_) in extra.items()},
-         "seconds": {labels[m]: s for m, s in seconds.items()}, "methods": summary,
+         "seconds": {labels[m]: s for m, s in seconds.items()}, "timing": timer.as_dict(), "methods": summary,
          "provenance": provenance(cfg, tr["seed"], device)}, indent=2) + "\n")
     log("\n" + table)
+    log(timer.line())
     log(f"outputs in {run_dir}")
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import time
-import warnings
 from pathlib import Path
 
 # BSS-eval (mir_eval) solves many small linear systems: with OpenBLAS's default of one thread per
@@ -36,7 +35,7 @@ from model.nmf import SupervisedNMF, cached_nmf
 from model.oracle import ibm_estimates
 from model.srnn import SRNN
 from model.vem_scass import VEMSettings, run_vem
-from utils.audio_metrics import get_metrics, improvements, mixture_row, si_sdr
+from utils.audio_metrics import MetricPool, improvements, metric_workers, mixture_row, si_sdr
 from utils.checkpoint import load_dvae, read_checkpoint
 from utils.cli import script_config, seed_and_threads
 from utils.config import Config, comma_list, load_config
@@ -48,6 +47,7 @@ from utils.output_dir import atomic_write
 from utils.provenance import provenance
 from utils.run_dir import (LogBuffer, check_output_root, discard_on_user_error, get_logger, make_run_dir,
                            route_library_logs)
+from utils.stage_timer import StageTimer
 from utils.stft import STFT
 
 # utils.audio_io (scipy.signal) and utils.scass_plots (matplotlib) are imported where they are
@@ -105,7 +105,7 @@ def vem_settings(cfg: Config) -> VEMSettings:
     return VEMSettings(n_iter=vem["N_iter_total"], ratio_v_theta_x=vem["ratio_v_theta_x"],
                       v_x_floor=vem["v_x_floor"], es_power=vem["es_power"], z_mode=vem["z_mode"],
                       finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
-                      mixture_power_db=vem["mixture_power_db"])
+                      mixture_power_db=vem["mixture_power_db"], tol=vem["convergence_tol"])
 
 
 # --------------------------------------------------------------------------- outputs
@@ -156,23 +156,27 @@ def write_examples(run_dir: Path, names: list[str], batch: dict, estimates: dict
                           title=f"{name}: MixDVAE")
 
 
-def score_item(mix: np.ndarray, clean: np.ndarray, estimates: dict[str, np.ndarray], fs: int, metrics: list[str],
-               name: str, with_mixture: bool, log) -> dict[str, dict[str, float]]:
-    """Metric rows (with improvements) of every method on one mixture, in table order (§8.2).
+def score_batch(pool: MetricPool, batch: dict, clean: np.ndarray, estimates: dict[str, np.ndarray], fs: int,
+                metrics: list[str], with_mixture: bool, log) -> list[tuple[str, dict[str, dict[str, float]]]]:
+    """Metric rows (with improvements) of every method on every mixture of the batch, in table order (§8.2);
+    the mixtures are scored in ``pool``'s worker processes, the rows come back in batch order.
 
     The "Mixture" row scores the mixture as the estimate of every source (improvements 0).
-    Metric failures are NaN; their warnings are logged as one line each.
+    Metric failures are NaN; their warnings are logged as one line each (per mixture).
 
-    Shape: mix (L,); clean (N, L); estimates[method] (N, L).
+    Shape: clean (B, N, L); estimates[method] (B, N, L).
     """
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        rows = {m: improvements(get_metrics(mix, clean, est, fs, metrics, item=name)) for m, est in estimates.items()}
-    for message in dict.fromkeys(str(w.message) for w in caught):
-        log(f"warning: {message}")
-    if with_mixture:
-        rows["Mixture"] = improvements(mixture_row(rows["MixDVAE"]))
-    return {m: rows[m] for m in METHOD_ORDER if m in rows}
+    names = batch["name"]
+    items = [(batch["mixture"][b].numpy(), clean[b], {m: e[b] for m, e in estimates.items()}, name)
+             for b, name in enumerate(names)]
+    out = []
+    for name, (rows, messages) in zip(names, pool.score_items(items, fs, metrics)):
+        for message in messages:
+            log(f"warning: {message}")
+        if with_mixture:
+            rows["Mixture"] = improvements(mixture_row(rows["MixDVAE"]))
+        out.append((name, {m: rows[m] for m in METHOD_ORDER if m in rows}))
+    return out
 
 
 class IterationScorer:
@@ -217,6 +221,7 @@ def method_spectra(batch: dict, mu: torch.Tensor, nmf: SupervisedNMF | None, bas
 
 # --------------------------------------------------------------------------- main
 def main() -> None:
+    timer = StageTimer()                              # wall time per stage -> log and summary.json "timing"
     ranks = start()                                   # one rank, unless started by torchrun
     cfg, lists = script_config("MixDVAE single-channel audio source separation (flute + speech).",
                                "config/cfg_dvae_vem_scass.ini", load_cfg)
@@ -229,11 +234,13 @@ def main() -> None:
     logger.addHandler(buffer)
     route_library_logs(logger)
 
-    stft = STFT.from_config(cfg["STFT"])
-    check_num_freqency(cfg, stft)
-    device = ranks.device(tr["use_cuda"], logger.info)
-    dvaes, ckpts = load_dvaes(cfg, device)
-    dataset = MixtureDataset(user["data_dir"], stft, frame_cfg["sequence_len"])
+    with timer("setup"):
+        stft = STFT.from_config(cfg["STFT"])
+        check_num_freqency(cfg, stft)
+        device = ranks.device(tr["use_cuda"], logger.info)
+        dvaes, ckpts = load_dvaes(cfg, device)
+    with timer("data loading"):
+        dataset = MixtureDataset(user["data_dir"], stft, frame_cfg["sequence_len"])
 
     run_dir = make_run_dir(user["save_root"], "SC-ASS", user["run_name"] or "MixDVAE", cfg) if ranks.main else None
     if logger_type in (2, 3):
@@ -244,21 +251,31 @@ def main() -> None:
     logger.removeHandler(buffer)
     route_library_logs(logger)
     with discard_on_user_error(run_dir, logger):     # a run stopped by bad input leaves no run directory
-        separate_and_score(cfg, lists, stft, device, dvaes, ckpts, dataset, run_dir, logger.info, ranks)
+        workers = metric_workers(cfg["Eval"]["metric_workers"], ranks.world)
+        with MetricPool(workers) as pool:
+            separate_and_score(cfg, lists, stft, device, dvaes, ckpts, dataset, run_dir, logger.info, ranks, pool,
+                               timer)
 
 
 def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.device, dvaes: list[SRNN],
-                       ckpts: list[dict], dataset: MixtureDataset, run_dir: Path | None, log, ranks: Ranks) -> None:
+                       ckpts: list[dict], dataset: MixtureDataset, run_dir: Path | None, log, ranks: Ranks,
+                       pool: MetricPool | None = None, timer: StageTimer | None = None) -> None:
     """Run MixDVAE and the baselines on every batch; write audio, figures, metrics and the summary.
+
+    Metrics are computed in ``pool``'s worker processes (default: in this process). ``timer`` collects the
+    wall time of every stage (data loading, VEM, baselines, metrics...; under torchrun each batch's stage
+    times are added up over the ranks), logged at the end and written to summary.json ("timing").
 
     Under torchrun each rank separates its batches and rank 0 gathers the metric rows, example inputs and
     timings in batch order and writes everything (the other ranks pass ``run_dir`` None)."""
     user, tr, frame_cfg, ev = cfg["User"], cfg["Training"], cfg["DataFrame"], cfg["Eval"]
+    pool, timer = pool or MetricPool(1), timer or StageTimer()
     log(f"run directory: {run_dir}")
     baselines = lists["baselines"]
-    nmf = ranks.broadcast(
-        cached_nmf(cfg["NMF"], tr["seed"], stft, Path(user["save_root"]) / "nmf_cache", str(cfg.path), log)
-        if "nmf" in baselines and ranks.main else None)
+    with timer("baselines"):                          # the NMF dictionary (fitted once, then cached)
+        nmf = ranks.broadcast(
+            cached_nmf(cfg["NMF"], tr["seed"], stft, Path(user["save_root"]) / "nmf_cache", str(cfg.path), log)
+            if "nmf" in baselines and ranks.main else None)
     log(f"{stft}; {len(dataset)} mixtures of {frame_cfg['sequence_len']} frames from {user['data_dir']}")
     for n, (path_key, ckpt, model) in enumerate(zip(("saved_dvae_s1", "saved_dvae_s2"), ckpts, dvaes)):
         log(f"DVAE s{n + 1} ({SOURCE_NAMES[n]}): {tr[path_key]} (epoch {ckpt.get('epoch', '?')}, "
@@ -267,76 +284,86 @@ def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.devic
         log(str(dvaes[0]))
     settings = vem_settings(cfg)
     log(f"VEM: {settings}")
-    log(f"baselines: {', '.join(baselines) or 'none'}; metrics: {', '.join(lists['metrics'])}")
+    log(f"baselines: {', '.join(baselines) or 'none'}; metrics: {', '.join(lists['metrics'])} "
+        f"({pool.workers} process(es))")
 
     tracker = MetricTracker()
     size = frame_cfg["batch_size"]
     batches = ranks.shard([list(range(i, min(i + size, len(dataset)))) for i in range(0, len(dataset), size)])
     loader = DataLoader(dataset, batch_sampler=batches, collate_fn=collate)
 
-    def separate(start: int, batch: dict) -> tuple[int, dict]:
+    def separate(start: int, batch: dict, load_seconds: float) -> tuple[int, dict]:
         """MixDVAE and the baselines on the batch starting at mixture ``start``: metric rows, the example
-        wavs' inputs, the per-iteration scores (first batch), warnings and timings."""
+        wavs' inputs, the per-iteration scores (first batch), warnings and the wall time of every stage."""
         x = batch["mix_stft"]
         length = batch["mixture"].shape[-1]
         clean = torch.stack([batch["s1"], batch["s2"]], dim=1).double().numpy()      # (B, N, L)
         scorer = IterationScorer(stft, clean) if start == 0 and cfg["VEM"]["save_all_iters"] else None
         torch.manual_seed(tr["seed"] + start)     # a batch's draws depend on its mixtures, not on the batches before
-        t0 = time.perf_counter()
-        result = run_vem(dvaes, x.to(device), settings, on_iteration=scorer)
-        vem_seconds = time.perf_counter() - t0 - (scorer.seconds if scorer else 0.0)
+        stages = StageTimer()
+        stages.add("data loading", load_seconds)
+        with stages("VEM"):
+            result = run_vem(dvaes, x.to(device), settings, on_iteration=scorer)
+        if scorer:                                # the per-iteration scoring ran inside the VEM's loop
+            stages.add("VEM", -scorer.seconds)
+            stages.add("per-iteration SI-SDR", scorer.seconds)
         mu, eta = result.mu.cpu(), result.eta.cpu()
         diverged = ~torch.isfinite(torch.view_as_real(mu)).flatten(1).all(1)
         if diverged.any():   # never score or write NaN estimates
             name = batch["name"][int(diverged.int().argmax())]
             raise UserError(f"MixDVAE produced non-finite estimates for mixture {name} ({int(diverged.sum())} of "
                             f"this batch); check {cfg.path} [VEM] ratio_v_theta_x and v_x_floor")
-        spectra = method_spectra(batch, mu, nmf, baselines, stft)
-        estimates = {m: stft.istft(s, length).numpy() for m, s in spectra.items()}
+        with stages("baselines"):
+            spectra = method_spectra(batch, mu, nmf, baselines, stft)
+        with stages("iSTFT"):
+            estimates = {m: stft.istft(s, length).numpy() for m, s in spectra.items()}
         count = max(0, min(ev["num_audio_examples"] - start, len(batch["name"])))
         examples = count and (batch["name"][:count], {k: v[:count] for k, v in batch.items() if k != "name"},
                               {m: e[:count] for m, e in estimates.items()}, mu[:count], eta[:count])
-        t0 = time.perf_counter()
-        rows, notes = [], []
-        for b, name in enumerate(batch["name"]):
-            rows.append((name, score_item(batch["mixture"][b].numpy(), clean[b],
-                                          {m: e[b] for m, e in estimates.items()}, stft.fs, lists["metrics"], name,
-                                          "mixture" in baselines, notes.append)))
+        notes = []
+        with stages("metrics"):
+            rows = score_batch(pool, batch, clean, estimates, stft.fs, lists["metrics"], "mixture" in baselines,
+                               notes.append)
         iterations = scorer and (scorer, batch["mixture"].double().numpy(), result.history["eta_change"])
-        return start, dict(rows=rows, notes=notes, examples=examples, scorer=iterations,
-                           seconds=(vem_seconds, time.perf_counter() - t0))
+        return start, dict(rows=rows, notes=notes, examples=examples, scorer=iterations, seconds=stages.seconds,
+                           iterations=result.history["iterations"])
 
-    done = 0
-    seconds = {"vem": 0.0, "metrics": 0.0}
-    records = (separate(idx[0], batch) for idx, batch in zip(batches, tqdm(loader, desc="batches",
-                                                                           disable=None if ranks.main else True)))
+    done, iterations = 0, []
+    loaded = timer.iterate(tqdm(loader, desc="batches", disable=None if ranks.main else True), "batch loading")
+    records = (separate(idx[0], batch, timer.seconds.pop("batch loading", 0.0)) for idx, batch in zip(batches, loaded))
     if ranks.distributed:                 # a failure on any rank stops every rank here
         records = ranks.gather_ordered(records)
         if not ranks.main:
             return
     for _, record in records:             # in batch order, as one process would
-        if record["scorer"]:
-            scorer, mix, eta_change = record["scorer"]
-            scorer.save(run_dir, mix, eta_change)
-        if record["examples"]:
-            write_examples(run_dir, *record["examples"], stft, len(record["examples"][0]))
+        with timer("outputs"):
+            if record["scorer"]:
+                scorer, mix, eta_change = record["scorer"]
+                scorer.save(run_dir, mix, eta_change)
+            if record["examples"]:
+                write_examples(run_dir, *record["examples"], stft, len(record["examples"][0]))
         for note in record["notes"]:
             log(note)
         for name, rows in record["rows"]:
             for method, row in rows.items():
                 tracker.add(name, method, row)
-        seconds["vem"] += record["seconds"][0]
-        seconds["metrics"] += record["seconds"][1]
+        timer.merge(record["seconds"])
+        iterations.extend(record["iterations"])
         done += len(record["rows"])
-    log(f"VEM: {seconds['vem']:.1f}s ({done / max(seconds['vem'], 1e-9):.2f} mixtures/s); "
-        f"metrics: {seconds['metrics']:.1f}s")
+    vem_seconds = timer.seconds.get("VEM", 0.0)
+    log(f"VEM: {vem_seconds:.1f}s ({done / max(vem_seconds, 1e-9):.2f} mixtures/s, {np.mean(iterations):.1f} "
+        f"iterations on average); metrics: {timer.seconds.get('metrics', 0.0):.1f}s in {pool.workers} process(es)")
 
     table = results_table(tracker, lists["metrics"])
     header = {"num_items": done, "checkpoints": [str(tr[k]) for k in ("saved_dvae_s1", "saved_dvae_s2")],
               "checkpoint_epochs": [c.get("epoch") for c in ckpts], "settings": vars(settings),
-              "seconds": seconds, "provenance": provenance(cfg, tr["seed"], device)}
-    tracker.save(run_dir, header=header, table=table)
+              "seconds": {"vem": vem_seconds, "metrics": timer.seconds.get("metrics", 0.0)},
+              "mean_iterations": float(np.mean(iterations)), "provenance": provenance(cfg, tr["seed"], device)}
+    with timer("outputs"):
+        header["timing"] = {**timer.as_dict(), "metric_workers": pool.workers}
+        tracker.save(run_dir, header=header, table=table)
     log("\n" + table)
+    log(timer.line())
     log(f"outputs in {run_dir}")
 
 

@@ -1,19 +1,19 @@
 """Throughput and peak memory of the MOT VEM alone.
 
     python bench/bench_vem_mot.py [--batch-sizes 256 1024] [--threads 1] [--checkpoint PATH] [--profile]
-                                  [--no-elbo] [--plain] [--tol TOL] [--config INI]
+                                  [--no-elbo] [--plain] [--tol TOL] [--config INI] [--compile]
 
 Synthetic 3-target samples of T = 60 frames (data/mot_tracking_data_generation.py, 15 % missed
 detections), the VEM settings of the shipped config (``config/cfg_dvae_vem_mot.ini``: iterations,
 windows, tau, z_mode, dvae_var_scale, convergence_tol; ``--tol`` overrides the tolerance, 0 = fixed
 iteration counts), ELBO terms logged as mixdvae_mot.py logs them (``--no-elbo`` skips them), tracks of
 the last iteration only. ``--plain`` runs the time loops on the SRNN's own one-step API instead of the
-fused FastSRNN. The DVAE is the config's ``saved_dvae`` when present, else an untrained SRNN of the
-reference size (the cost barely depends on the weights, the iteration count does); the output says
-which. Each case
-runs in a fresh process, so its peak resident memory (ru_maxrss) is its own; it is reported next to
-the resident memory just before the VEM starts. Both wall-clock and process CPU time are reported:
-on a shared machine the CPU time is the better measure of the code's own cost.
+fused FastSRNN; ``--compile`` runs FastSRNN's per-frame E-S step through torch.compile (its compile time is
+the warm-up time, reported apart from the timed run). The DVAE is the config's ``saved_dvae`` when present,
+else an untrained SRNN of the reference size (the cost barely depends on the weights, the iteration count
+does); the output says which. Each case runs in a fresh process, so its peak resident memory (ru_maxrss) is
+its own; it is reported next to the resident memory just before the VEM starts. Both wall-clock and process
+CPU time are reported: on a shared machine the CPU time is the better measure of the code's own cost.
 """
 
 from __future__ import annotations
@@ -90,9 +90,11 @@ def run_case(batch: int, args) -> dict:
     data = collate_mot(items)
     model, source = load_model(args.checkpoint or str(shipped))
     dynamics = SRNNDynamics(model, z_mode=z_mode, var_scale=var_scale, fast=not args.plain,
-                            es_mode=es_mode if model.increments else "filter")
+                            es_mode=es_mode if model.increments else "filter", compile=args.compile)
+    warmup = time.perf_counter()
     run_vem(data["det"][:8], data["det_mask"][:8], data["init"][:8], dynamics,
-            VEMSettings(n_iter=1, init_iter=1, save_all_iters=False))    # warm-up (allocator, lazy init)
+            VEMSettings(n_iter=1, init_iter=1, save_all_iters=False))    # warm-up (allocator, lazy init, compile)
+    warmup = time.perf_counter() - warmup
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     wall, cpu = time.perf_counter(), time.process_time()
     if args.profile:
@@ -108,7 +110,8 @@ def run_case(batch: int, args) -> dict:
     return {"batch": batch, "T": 60, "N": 3,
             "iterations": f"<= {settings.init_iter} x {windows} windows + <= {settings.n_iter}, tol {settings.tol:g}",
             "mean_iterations": round(float(result.iterations.double().mean()), 2),
-            "fast": not args.plain, "log_elbo": settings.log_elbo, "threads": torch.get_num_threads(),
+            "fast": not args.plain, "compile": args.compile, "warmup_s": round(warmup, 2),
+            "log_elbo": settings.log_elbo, "threads": torch.get_num_threads(),
             "wall_s": round(wall, 2),
             "cpu_s": round(cpu, 2), "seq_per_s_wall": round(batch / wall, 1), "seq_per_s_cpu": round(batch / cpu, 1),
             "rss_before_MiB": round(rss_before, 1),
@@ -124,6 +127,7 @@ def main() -> None:
     ap.add_argument("--no-elbo", action="store_true", help="skip the per-iteration ELBO terms")
     ap.add_argument("--plain", action="store_true", help="SRNN.step / SRNN.inference instead of FastSRNN")
     ap.add_argument("--tol", type=float, help="convergence tolerance (default: the config's; 0 = fixed counts)")
+    ap.add_argument("--compile", action="store_true", help="torch.compile FastSRNN's per-frame E-S step")
     ap.add_argument("--profile", action="store_true", help="torch.profiler table of each case on stderr")
     ap.add_argument("--case", type=int, help=argparse.SUPPRESS)          # internal: run one batch size here
     args = ap.parse_args()
@@ -136,7 +140,7 @@ def main() -> None:
     for batch in args.batch_sizes:
         cmd = [sys.executable, __file__, "--case", str(batch), "--threads", str(args.threads), "--config",
                args.config, "--checkpoint", args.checkpoint] + ["--no-elbo"] * args.no_elbo
-        cmd += ["--profile"] * args.profile + ["--plain"] * args.plain
+        cmd += ["--profile"] * args.profile + ["--plain"] * args.plain + ["--compile"] * args.compile
         cmd += ["--tol", str(args.tol)] * (args.tol is not None)
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         if args.profile:
@@ -145,7 +149,8 @@ def main() -> None:
         r = rows[-1]
         print(f"batch {batch:5d}: {r['seq_per_s_wall']:7.1f} seq/s wall ({r['wall_s']} s), "
               f"{r['seq_per_s_cpu']:7.1f} seq/s CPU ({r['cpu_s']} s), peak RSS {r['peak_rss_MiB']} MiB "
-              f"(before the VEM {r['rss_before_MiB']} MiB), {r['threads']} thread(s)", flush=True)
+              f"(before the VEM {r['rss_before_MiB']} MiB), {r['threads']} thread(s); warm-up {r['warmup_s']} s",
+              flush=True)
     elbo = "on" if rows[0]["log_elbo"] else "off"
     print(f"DVAE: {rows[0]['dvae']} ({'FastSRNN' if rows[0]['fast'] else 'plain SRNN.step'}); iterations "
           f"{rows[0]['iterations']} (mean after the initialisation: {rows[0]['mean_iterations']}); ELBO terms {elbo}")

@@ -2,11 +2,13 @@
 
     python bench/bench_vem_scass.py                 # reference size: B 64, T 50, F 513, 70 iterations
     python bench/bench_vem_scass.py --iters 5       # quicker; per-iteration figures are extrapolated
+    python bench/bench_vem_scass.py --skip-vem --metric-workers 1 2   # metrics only, serial and 2 processes
 
 Prints mixtures per second of the VEM alone with two reference-size SRNNs (untrained weights:
 timing does not depend on them), where the time goes (E-S recursion, E-Z, E-W, per iteration),
 the arithmetic it needs (multiply-adds of the dense layers and LSTMs) against what this machine's
-matrix products deliver, the metric computation time per mixture, and the peak memory (RSS).
+matrix products deliver, the metric computation time per mixture (alone, and for a batch of mixtures scored
+as mixdvae_scass.py scores them: three methods, in 1 or more worker processes), and the peak memory (RSS).
 """
 
 from __future__ import annotations
@@ -136,6 +138,19 @@ def bench_metrics(args) -> None:
         label = "+".join(group) if group != ALL_METRICS else "all (one method)"
         print(f"  {label:<28s} {np.median(times) * 1e3:8.1f} ms")
     print("  (mixdvae_scass.py calls the full set once per method: MixDVAE, NMF, IBM; the Mixture row reuses them)")
+    from utils.audio_metrics import score_items
+
+    items = []
+    for k in range(args.metric_batch):              # distinct mixtures: the mixture's scores are cached per item
+        noisy = clean * (1 + 0.01 * k)
+        items.append((noisy.sum(0), noisy, {m: noisy + (j + 1) * 0.05 * rng.normal(0, 0.1, clean.shape)
+                                            for j, m in enumerate(("MixDVAE", "NMF", "IBM"))}, f"mix{k}"))
+    for workers in args.metric_workers:
+        t0, c0 = time.perf_counter(), time.process_time()
+        score_items(items, fs, ALL_METRICS, workers=workers)       # the workers' start-up is included
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        print(f"  batch of {len(items)} mixtures x 3 methods + mixture, {workers} process(es): {wall:.2f} s wall "
+              f"-> {1e3 * wall / len(items):.1f} ms per mixture ({cpu:.2f} s CPU in the main process)", flush=True)
 
 
 def main() -> None:
@@ -146,14 +161,18 @@ def main() -> None:
     ap.add_argument("--es-power", default="sample", choices=("sample", "expected"))
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch default)")
     ap.add_argument("--metric-items", type=int, default=5, help="mixtures timed for the metrics")
+    ap.add_argument("--metric-batch", type=int, default=32, help="mixtures of the batch scored as the script does")
+    ap.add_argument("--metric-workers", type=int, nargs="+", default=[1, 2], help="worker processes to time")
     ap.add_argument("--skip-metrics", action="store_true")
+    ap.add_argument("--skip-vem", action="store_true")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     print(f"machine: {platform.processor() or platform.machine()}, {torch.get_num_threads()} torch threads, "
           f"torch {torch.__version__}, python {platform.python_version()}")
-    bench_vem(args)
-    print(f"peak memory (RSS) after the VEM: {peak_rss_mb():.0f} MB")
+    if not args.skip_vem:
+        bench_vem(args)
+        print(f"peak memory (RSS) after the VEM: {peak_rss_mb():.0f} MB")
     if not args.skip_metrics:
         bench_metrics(args)
         print(f"peak memory (RSS): {peak_rss_mb():.0f} MB")

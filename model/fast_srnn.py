@@ -110,10 +110,13 @@ class FastSRNN:
             which an increments decoder's mean is anchored (mu_theta = s_{t-1} + d_t). "smoother":
             "propagate" followed by a Rauch-Tung-Striebel backward pass with the increments d_t held fixed,
             so each s_t also sees the later observations. The last two need ``increments``.
+        compile: run the per-frame step of :meth:`filter` (frames 2..T) through ``torch.compile`` (dynamic
+            shapes, so dropping converged sequences does not recompile). Off by default: it did not pay on this
+            CPU once its compile time is counted (README "Performance").
     """
 
     @torch.no_grad()
-    def __init__(self, model: SRNN, var_scale: float = 1.0, es_mode: str = "filter"):
+    def __init__(self, model: SRNN, var_scale: float = 1.0, es_mode: str = "filter", compile: bool = False):
         if es_mode not in ES_MODES:
             raise ValueError(f"es_mode must be one of {', '.join(ES_MODES)}, got {es_mode!r}")
         if es_mode != "filter" and not model.increments:
@@ -166,6 +169,7 @@ class FastSRNN:
             self.enc = self._stack(_dense_layers(model.mlp_gz_z), heads,
                                    torch.cat([one[:H], in_scale, one[H:]]), torch.cat([zero[:H], in_shift, zero[H:]]))
         self.last: tuple[Tensor, Tensor] | None = None                 # (m, h) of the last filter pass
+        self._step = torch.compile(self._filter_step, dynamic=True) if compile else self._filter_step
 
     @staticmethod
     def _stack(mlp, heads, in_scale, in_shift):
@@ -229,38 +233,28 @@ class FastSRNN:
         """
         T, D, M = prec.shape
         H, L = self.H, len(self.w_hh)
-        (W1, b1, act1), rest = self.gen[0], self.gen[1:]
+        W1, b1, _ = self.gen[0]
         zproj = W1[:, H:] @ z + b1                                     # (T, out_1, M)
         w_h = W1[:, :H]
         hs = [prec.new_zeros(H, M) for _ in range(L)]
         cs = [prec.new_zeros(H, M) for _ in range(L)]
         means, variances, h_top, prior_means, prior_vars = [], [], [], [], []
         m_prev = m_prev2 = var = None
-        propagate = self.es_mode != "filter"
         for t in range(T):
-            for layer in range(L):
-                if layer > 0:
-                    x_in = torch.addmm(self.b_lstm[layer], self.w_ih[layer], hs[layer - 1])
-                elif m_prev is None:                                   # x_0 = 0: zero LSTM input at t = 1
-                    x_in = self.b_lstm[0]
-                elif self.increments:
-                    x_in = _apply(self.x_stack, torch.cat([m_prev, m_prev - (m_prev if m_prev2 is None else m_prev2)]))
-                else:
-                    x_in = _apply(self.x_stack, m_prev)
-                hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
-            h_top.append(hs[-1])
-            if t == 0:
+            if t == 0:                                                 # x_0 = 0: zero LSTM input at t = 1
+                for layer in range(L):
+                    x_in = self.b_lstm[0] if layer == 0 else torch.addmm(self.b_lstm[layer], self.w_ih[layer],
+                                                                         hs[layer - 1])
+                    hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
                 mu, v = start, start_var
+                m_prev, var = fuse_gaussians(prec[0], info[0], mu, v)
             else:
-                out = _apply(rest, _act(torch.addmm(zproj[t], w_h, hs[-1]), act1))   # (2D, M)
-                mu = out[:D] + m_prev if self.increments else out[:D]
-                v = torch.exp(torch.clamp(out[D:], self.logvar_lo, self.logvar_hi)).mul_(self.var_scale)
-                if propagate:
-                    v = v + var
+                hs, cs, mu, v, m_new, var = self._step(m_prev, m_prev if m_prev2 is None else m_prev2, hs, cs,
+                                                       zproj[t], w_h, prec[t], info[t], var)
+                m_prev2, m_prev = m_prev, m_new
+            h_top.append(hs[-1])
             prior_means.append(mu)
             prior_vars.append(v)
-            m_prev2 = m_prev
-            m_prev, var = fuse_gaussians(prec[t], info[t], mu, v)
             means.append(m_prev)
             variances.append(var)
         m, var = torch.stack(means), torch.stack(variances)
@@ -268,6 +262,29 @@ class FastSRNN:
         if self.es_mode == "smoother":
             return rts_identity_backward(m, var, torch.stack(prior_means), torch.stack(prior_vars))
         return m, var
+
+    def _filter_step(self, m_prev: Tensor, m_prev2: Tensor, hs: list[Tensor], cs: list[Tensor], zproj_t: Tensor,
+                     w_h: Tensor, prec_t: Tensor, info_t: Tensor, var: Tensor):
+        """One frame t >= 2 of :meth:`filter`: the LSTM layers driven by m_{t-1} (and m_{t-1} - m_{t-2}), the
+        prior N(mu, v) of s_t and its fusion with the observations. Returns (hs, cs, mu, v, m_t, var_t)."""
+        hs, cs = list(hs), list(cs)
+        H, D = self.H, self.D
+        for layer in range(len(hs)):
+            if layer > 0:
+                x_in = torch.addmm(self.b_lstm[layer], self.w_ih[layer], hs[layer - 1])
+            elif self.increments:
+                x_in = _apply(self.x_stack, torch.cat([m_prev, m_prev - m_prev2]))
+            else:
+                x_in = _apply(self.x_stack, m_prev)
+            hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
+        (_, _, act1), rest = self.gen[0], self.gen[1:]
+        out = _apply(rest, _act(torch.addmm(zproj_t, w_h, hs[-1]), act1))   # (2D, M)
+        mu = out[:D] + m_prev if self.increments else out[:D]
+        v = torch.exp(torch.clamp(out[D:], self.logvar_lo, self.logvar_hi)).mul_(self.var_scale)
+        if self.es_mode != "filter":
+            v = v + var
+        m, var = fuse_gaussians(prec_t, info_t, mu, v)
+        return hs, cs, mu, v, m, var
 
     def loss(self, m: Tensor, enc: dict[str, Tensor], beta: float) -> Tensor:
         """(4.5) the DVAE loss of x = m with the encoder pass ``enc`` (:meth:`encode`), as :meth:`SRNN.loss`
