@@ -30,25 +30,23 @@ class SRNNDynamics:
         fast: run the time loops on :class:`FastSRNN` (folded weights, time-major); False uses
             :meth:`SRNN.step` and :meth:`SRNN.inference` (same values, kept to measure the difference).
         es_mode: "filter" (the paper's E-S), "propagate" or "smoother" (:class:`model.fast_srnn.FastSRNN`).
-        compile: ``torch.compile`` the per-frame E-S step of :class:`FastSRNN` (off: it did not pay here).
     """
 
     def __init__(self, model: SRNN, z_mode: str = "sample", finetune: bool = False, lr: float = 1e-3,
-                 beta: float = 1.0, var_scale: float = 1.0, fast: bool = True, es_mode: str = "filter",
-                 compile: bool = False):
+                 beta: float = 1.0, var_scale: float = 1.0, fast: bool = True, es_mode: str = "filter"):
         if z_mode not in ("sample", "mean"):
             raise ValueError(f"z_mode must be 'sample' or 'mean', got {z_mode!r}")
         self.model, self.z_mode, self.finetune, self.lr, self.beta = model.eval(), z_mode, finetune, lr, beta
-        self.var_scale, self.use_fast, self.es_mode, self.compile = var_scale, fast, es_mode, compile
+        self.var_scale, self.use_fast, self.es_mode = var_scale, fast, es_mode
         self.optimizer: torch.optim.Optimizer | None = None
-        self.fast = FastSRNN(self.model, var_scale, es_mode, compile)
+        self.fast = FastSRNN(self.model, var_scale, es_mode)
 
     def for_batch(self) -> SRNNDynamics:
         """Self, or (fine-tuning) a deep copy of the DVAE with a fresh Adam, so no batch sees another's updates."""
         if not self.finetune:
             return self
         other = SRNNDynamics(copy.deepcopy(self.model), self.z_mode, True, self.lr, self.beta, self.var_scale,
-                             self.use_fast, self.es_mode, self.compile)
+                             self.use_fast, self.es_mode)
         other.optimizer = torch.optim.Adam(other.model.parameters(), lr=self.lr)
         return other
 
@@ -78,7 +76,7 @@ class SRNNDynamics:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.fast = FastSRNN(self.model, self.var_scale, self.es_mode, self.compile)
+        self.fast = FastSRNN(self.model, self.var_scale, self.es_mode)
         return fwd["z"].detach().permute(1, 2, 0), loss.detach()
 
     @torch.no_grad()

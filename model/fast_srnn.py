@@ -110,13 +110,13 @@ class FastSRNN:
             which an increments decoder's mean is anchored (mu_theta = s_{t-1} + d_t). "smoother":
             "propagate" followed by a Rauch-Tung-Striebel backward pass with the increments d_t held fixed,
             so each s_t also sees the later observations. The last two need ``increments``.
-        compile: run the per-frame step of :meth:`filter` (frames 2..T) through ``torch.compile`` (dynamic
-            shapes, so dropping converged sequences does not recompile). Off by default: it did not pay on this
-            CPU once its compile time is counted (README "Performance").
+    The per-frame step of :meth:`filter` (frames 2..T) is :meth:`_filter_step`, called through ``_step``:
+    ``bench/bench_vem_mot.py --compile`` replaces it with a ``torch.compile``d copy to measure that (it did
+    not pay, README "Performance").
     """
 
     @torch.no_grad()
-    def __init__(self, model: SRNN, var_scale: float = 1.0, es_mode: str = "filter", compile: bool = False):
+    def __init__(self, model: SRNN, var_scale: float = 1.0, es_mode: str = "filter"):
         if es_mode not in ES_MODES:
             raise ValueError(f"es_mode must be one of {', '.join(ES_MODES)}, got {es_mode!r}")
         if es_mode != "filter" and not model.increments:
@@ -169,7 +169,7 @@ class FastSRNN:
             self.enc = self._stack(_dense_layers(model.mlp_gz_z), heads,
                                    torch.cat([one[:H], in_scale, one[H:]]), torch.cat([zero[:H], in_shift, zero[H:]]))
         self.last: tuple[Tensor, Tensor] | None = None                 # (m, h) of the last filter pass
-        self._step = torch.compile(self._filter_step, dynamic=True) if compile else self._filter_step
+        self._step = self._filter_step
 
     @staticmethod
     def _stack(mlp, heads, in_scale, in_shift):

@@ -59,7 +59,8 @@ VEM_SCASS = [
         help="comma list of baselines run next to MixDVAE: nmf, ibm, mixture (may be empty)"),
     Key("Eval", "metrics", "str", ",".join(METRICS), help="comma list among " + ", ".join(METRICS)),
     Key("Eval", "metric_workers", "int", 0,
-        help="processes that compute the metrics of a batch's mixtures in parallel (same values, same order); "
+        help="processes that compute the metrics of a batch's mixtures in parallel (the serial rows, in the "
+             "same order); "
              "0 = one per CPU core this run may use (divided among torchrun ranks), 1 = in the main process",
         low=0),
     Key("Eval", "num_audio_examples", "int", 5,
