@@ -47,6 +47,7 @@ from utils.output_dir import atomic_write
 from utils.provenance import provenance
 from utils.run_dir import check_output_root, discard_on_user_error, get_logger, make_run_dir
 from utils.stage_timer import StageTimer
+from utils.workers import metric_workers
 
 # pandas, utils.mot_eval (motmetrics, TrackEval, scipy), the SORT baseline and the plots are imported
 # where they are used: together they take seconds to import, and a refused run should answer fast.
@@ -299,9 +300,10 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     log("time: " + ", ".join(f"{labels[m]} {s:.1f}s ({len(items) / max(s, 1e-9):.1f} samples/s)"
                              for m, s in seconds.items()))
 
-    log("scoring: motmetrics CLEAR-MOT/ID metrics and TrackEval HOTA over every sample ...")
+    workers = metric_workers(ev["metric_workers"])
+    log(f"scoring: motmetrics CLEAR-MOT/ID metrics and TrackEval HOTA over every sample ({workers} process(es)) ...")
     with timer("metrics"):
-        tables = {labels[m]: t for m, t in scores.tables().items()}
+        tables = {labels[m]: t for m, t in scores.tables(workers).items()}
     t_out = time.perf_counter()
     per_sample = pd.concat([t.drop(index="OVERALL").assign(method=m) for m, t in tables.items()])
     per_sample.index.name = "item"

@@ -35,7 +35,7 @@ from model.nmf import SupervisedNMF, cached_nmf
 from model.oracle import ibm_estimates
 from model.srnn import SRNN
 from model.vem_scass import VEMSettings, run_vem
-from utils.audio_metrics import MetricPool, improvements, metric_workers, mixture_row, si_sdr
+from utils.audio_metrics import MetricPool, improvements, mixture_row, si_sdr
 from utils.checkpoint import load_dvae, read_checkpoint
 from utils.cli import script_config, seed_and_threads
 from utils.config import Config, comma_list, load_config
@@ -49,6 +49,7 @@ from utils.run_dir import (LogBuffer, check_output_root, discard_on_user_error, 
                            route_library_logs)
 from utils.stage_timer import StageTimer
 from utils.stft import STFT
+from utils.workers import metric_workers
 
 # utils.audio_io (scipy.signal) and utils.scass_plots (matplotlib) are imported where they are
 # used: together they take seconds to import, and a run refused at validation should answer fast.
@@ -272,7 +273,7 @@ def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.devic
     pool, timer = pool or MetricPool(1), timer or StageTimer()
     log(f"run directory: {run_dir}")
     baselines = lists["baselines"]
-    with timer("baselines"):                          # the NMF dictionary (fitted once, then cached)
+    with timer("baselines: NMF dictionary"):          # fitted once, then read from its cache
         nmf = ranks.broadcast(
             cached_nmf(cfg["NMF"], tr["seed"], stft, Path(user["save_root"]) / "nmf_cache", str(cfg.path), log)
             if "nmf" in baselines and ranks.main else None)

@@ -171,7 +171,8 @@ def test_estoi_itself_is_reproducible_to_the_tenth_digit_only():
 def test_parallel_scoring_gives_the_serial_rows_in_item_order():
     """score_items in worker processes returns the rows (and warnings) of the serial loop, in item order:
     bit-identical except ESTOI, which pystoi itself reproduces to about 1e-11 only (test above)."""
-    from utils.audio_metrics import MetricPool, metric_workers, score_items, score_methods
+    from utils.audio_metrics import MetricPool, score_items, score_methods
+    from utils.workers import metric_workers
 
     rng = np.random.default_rng(3)
     items = []

@@ -194,3 +194,22 @@ def test_iou_threshold_decides_what_counts_as_a_match():
     assert loose == (1.0, 1.0)
     acc = accumulate(gt, tracks, iou_threshold=0.3)
     assert acc.mot_events["Type"].eq("MATCH").sum() == 5
+
+
+def test_method_tables_in_worker_processes_equal_the_serial_tables():
+    """Scores.tables(workers) summarises the methods in worker processes: the same tables, in method order."""
+    import pandas as pd
+
+    from utils.mot_scores import Scores
+
+    rng = np.random.default_rng(5)
+    scores = Scores(0.5)
+    scores.names.extend(f"s{b}" for b in range(4))
+    for method, noise in (("b", 1.0), ("a", 3.0), ("c", 6.0)):
+        gt, tracks = random_case(rng, 4, 12, 3, 3, noise)
+        scores.add(method, gt, tracks)
+    serial = scores.tables()
+    parallel = scores.tables(workers=2)
+    assert list(parallel) == list(serial) == ["b", "a", "c"]
+    for method in serial:
+        pd.testing.assert_frame_equal(parallel[method], serial[method], check_exact=True)

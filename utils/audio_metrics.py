@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import multiprocessing
-import os
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -40,6 +38,7 @@ from concurrent.futures import ProcessPoolExecutor
 import numpy as np
 
 from utils.errors import UserError
+from utils.workers import process_pool
 
 ALL_METRICS = ("rmse", "si_sdr", "pesq", "estoi", "sdr", "sir", "sar")
 _BSS_METRICS = ("sdr", "sir", "sar")
@@ -136,21 +135,11 @@ def score_methods(mix, clean, estimates: Mapping[str, np.ndarray], fs: int, metr
     return rows, list(dict.fromkeys(str(w.message) for w in caught))
 
 
-def metric_workers(setting: int, world: int = 1) -> int:
-    """Worker processes for :func:`score_items`: ``setting`` if positive, else (0 = auto) the CPU cores this
-    process may use, shared among ``world`` processes of one run, at least 1."""
-    if setting > 0:
-        return setting
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return max(1, cores // max(world, 1))
-
-
 class MetricPool:
     """Scores items with :func:`score_methods`, in ``workers`` processes (1 = in this process).
 
     The processes are started on the first call that has more than one item and reused until :meth:`close`
-    (or the end of a ``with`` block). They are forked where the platform allows it: they run numpy/scipy
-    only, never torch, and a forked worker starts in milliseconds.
+    (or the end of a ``with`` block); see :func:`utils.workers.process_pool`.
     """
 
     def __init__(self, workers: int = 1):
@@ -176,9 +165,7 @@ class MetricPool:
         if self.workers == 1 or len(jobs) < 2:
             return [_score_job(job) for job in jobs]
         if self._pool is None:
-            methods = multiprocessing.get_all_start_methods()
-            context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=context)
+            self._pool = process_pool(self.workers)
         chunk = max(1, len(jobs) // (4 * self.workers))      # a few chunks per worker: balanced, little overhead
         return list(self._pool.map(_score_job, jobs, chunksize=chunk))
 

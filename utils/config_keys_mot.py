@@ -84,6 +84,9 @@ VEM_MOT = [
              "noncausal:model/pretrained/x.pt, or causal:model/pretrained/x.pt:filter:8), each run with the [VEM] "
              "settings (but its own E-S mode and variance inflation when given) and shown as MixDVAE-<name> "
              "(may be empty)"),
+    Key("Eval", "metric_workers", "int", 0,
+        help="processes that compute the methods' metric tables in parallel (the same tables); 0 = one per CPU "
+             "core, 1 = in the main process", low=0),
     Key("Eval", "num_plot_samples", "int", 4, help="samples drawn as track figures", low=0),
     Key("Eval", "benchmark", "str", "MixDVAE",
         help="benchmark name of the TrackEval export: trackers/<benchmark>-<split>/<method>/data/<seq>.txt"),

@@ -6,6 +6,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from utils.workers import forks, process_pool
+
 COLUMNS = {"mota": "MOTA", "motp": "MOTP", "idf1": "IDF1", "idp": "IDP", "idr": "IDR", "num_switches": "IDs",
            "num_false_positives": "FP", "num_misses": "FN", "mostly_tracked": "MT", "partially_tracked": "PT",
            "mostly_lost": "ML", "num_fragmentations": "Frag", "hota": "HOTA", "deta": "DetA", "assa": "AssA"}
@@ -66,8 +68,21 @@ class Scores:
         old = self.elbo.get(method)
         self.elbo[method] = sums if old is None else {k: old[k] + v for k, v in sums.items()}
 
-    def tables(self) -> dict:
-        return {m: self.ev.mot_summary(self.accs[m], self.names, self.hota[m]) for m in self.accs}
+    def tables(self, workers: int = 1) -> dict:
+        """:func:`utils.mot_eval.mot_summary` of every method, in method order; with ``workers`` > 1 the methods
+        are summarised in that many worker processes (the same tables: it is the same computation)."""
+        jobs = [(self.accs[m], self.names, self.hota[m]) for m in self.accs]
+        workers = min(workers, len(jobs))
+        if workers <= 1:
+            return {m: self.ev.mot_summary(*job) for m, job in zip(self.accs, jobs)}
+        global _JOBS
+        _JOBS = jobs                     # forked workers read their job here: the accumulators are not pickled
+        try:
+            with process_pool(workers) as pool:
+                done = pool.map(_summary_of, range(len(jobs))) if forks() else pool.map(_summary, jobs)
+                return dict(zip(self.accs, done))
+        finally:
+            _JOBS = []
 
     def iteration_curves(self) -> dict[str, dict[str, np.ndarray]]:
         out = {}
@@ -94,3 +109,15 @@ def results_table(tables: dict, num_samples: int) -> str:
     header = (f"{num_samples} samples; MOTA, IDF1, IDP, IDR, HOTA, DetA, AssA in %; MOTP = mean (1 - IoU) of "
               "matches (lower is better); IDs, FP, FN, Frag counts; MT/PT/ML targets")
     return header + "\n" + frame.to_string(float_format=lambda v: f"{v:.2f}") + "\n"
+
+_JOBS: list[tuple] = []                  # the jobs of the running Scores.tables, for its forked workers
+
+
+def _summary_of(index: int):
+    return _summary(_JOBS[index])
+
+
+def _summary(job: tuple):
+    from utils.mot_eval import mot_summary
+
+    return mot_summary(*job)
