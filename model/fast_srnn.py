@@ -14,7 +14,7 @@ from model.fusion import fuse_gaussians, rts_identity_backward
 from model.losses import HALF_LOG_2PI
 from model.srnn import LOGVAR_BOUND, SRNN, bound_logvar
 
-ES_MODES = ("filter", "propagate", "smoother")
+ES_MODES = ("filter", "propagate", "smoother", "iterated")
 
 
 def _dense_layers(module: torch.nn.Module) -> list[tuple[Tensor, Tensor, str | None]]:
@@ -109,7 +109,11 @@ class FastSRNN:
             sigma^2_theta). "propagate": its variance also carries the posterior variance of s_{t-1}, on
             which an increments decoder's mean is anchored (mu_theta = s_{t-1} + d_t). "smoother":
             "propagate" followed by a Rauch-Tung-Striebel backward pass with the increments d_t held fixed,
-            so each s_t also sees the later observations. The last two need ``increments``.
+            so each s_t also sees the later observations. "iterated": "smoother", but the recurrence h_t
+            (4.1) is driven by the means the E-Z of the same iteration saw (the previous iteration's
+            smoothed tracks, ``drive_h``) instead of this pass's filtered m_{t-1}, so inside a gap the
+            increments d_t follow the previous bridge; the mean stays anchored on this pass's m_{t-1}. Every
+            mode but "filter" needs ``increments``.
     """
 
     @torch.no_grad()
@@ -220,13 +224,16 @@ class FastSRNN:
             return m
         return torch.cat([m, torch.cat([torch.zeros_like(m[:1]), m[1:] - m[:-1]])], dim=1)
 
-    def filter(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, z: Tensor
-               ) -> tuple[Tensor, Tensor]:
+    def filter(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, z: Tensor,
+               drive_h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(5.4) E-S recursion: DVAE prediction (4.1)+(4.3) driven by this pass's m_{t-1}, fused with the
-        observations by :func:`model.fusion.fuse_gaussians`.
+        observations by :func:`model.fusion.fuse_gaussians`. ``es_mode = "iterated"`` takes h_t from
+        ``drive_h`` (T, H, M) (the :meth:`encode` pass of this iteration) instead of the recursion.
 
         Shape: prec, info (T, D, M), start, start_var (D, M), z (T, Z, M) -> (m, var) (T, D, M).
         """
+        if (self.es_mode == "iterated") != (drive_h is not None):
+            raise ValueError("drive_h is given exactly when es_mode = 'iterated'")
         T, D, M = prec.shape
         H, L = self.H, len(self.w_hh)
         (W1, b1, act1), rest = self.gen[0], self.gen[1:]
@@ -238,7 +245,7 @@ class FastSRNN:
         m_prev = m_prev2 = var = None
         propagate = self.es_mode != "filter"
         for t in range(T):
-            for layer in range(L):
+            for layer in range(L if drive_h is None else 0):
                 if layer > 0:
                     x_in = torch.addmm(self.b_lstm[layer], self.w_ih[layer], hs[layer - 1])
                 elif m_prev is None:                                   # x_0 = 0: zero LSTM input at t = 1
@@ -248,6 +255,8 @@ class FastSRNN:
                 else:
                     x_in = _apply(self.x_stack, m_prev)
                 hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
+            if drive_h is not None:
+                hs[-1] = drive_h[t]
             h_top.append(hs[-1])
             if t == 0:
                 mu, v = start, start_var
@@ -264,8 +273,8 @@ class FastSRNN:
             means.append(m_prev)
             variances.append(var)
         m, var = torch.stack(means), torch.stack(variances)
-        self.last = (m, torch.stack(h_top))
-        if self.es_mode == "smoother":
+        self.last = (m, torch.stack(h_top)) if drive_h is None else None
+        if self.es_mode in ("smoother", "iterated"):
             return rts_identity_backward(m, var, torch.stack(prior_means), torch.stack(prior_vars))
         return m, var
 

@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from model.fast_srnn import ES_MODES  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
 from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, bootstrap_ci, load_split, parse_dvae, \
     reference_vem_settings, score_samples  # noqa: E402
@@ -147,7 +148,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--init-len", type=int, default=None, help="init_subseq_len (default: --config)")
     ap.add_argument("--z-mode", choices=("sample", "mean"), default="sample")
     ap.add_argument("--var-scale", type=float, default=1.0, help="MixDVAE dvae_var_scale")
-    ap.add_argument("--dvae-es", choices=("filter", "propagate", "smoother"), default="filter", help="MixDVAE dvae_es")
+    ap.add_argument("--dvae-es", choices=ES_MODES, default="filter", help="MixDVAE dvae_es")
     ap.add_argument("--accel", type=float, default=0.01, help="KF-VEM accel_std_ratio")
     ap.add_argument("--config", default="config/cfg_dvae_vem_mot.ini")
     ap.add_argument("--n-iter", type=int, default=None)

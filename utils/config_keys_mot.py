@@ -54,7 +54,7 @@ VEM_MOT = [
     Key("VEM", "dvae_es", "choice", "filter",
         help="E-S (5.4): filter = the paper's recursion; propagate = the prior variance also carries "
              "Var(s_{t-1}); smoother = propagate + a backward pass (increments DVAEs only)",
-        choices=("filter", "propagate", "smoother")),
+        choices=("filter", "propagate", "smoother", "iterated")),
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
     Key("VEM", "update_phi", "bool", False, help="re-estimate the observation variances every iteration (5.6)"),
