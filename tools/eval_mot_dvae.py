@@ -40,6 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.trajectory_dataset import TrajectoryDataset
+from model.fast_srnn import ES_MODES
 from model.kf_vem import kalman_smoother
 from model.vem_mot import SRNNDynamics, VEMSettings, box_sizes, run_vem
 from utils.checkpoint import load_dvae
@@ -116,7 +117,7 @@ def evaluate(clean: torch.Tensor, models: dict[str, torch.nn.Module], ratios=RAT
                 ests[f"{name} one-step"] = model.predict(noisy)
                 ests[f"{name} recon"] = model.reconstruct(noisy)
                 if model.increments:
-                    for es_mode in ("filter", "propagate", "smoother"):
+                    for es_mode in ES_MODES:
                         ests[f"{name} E-S {es_mode} (var x{var_scale:g})"] = one_target_vem(
                             model, noisy, ratio, es_mode, var_scale)
             for est_name, (est, var) in ests.items():
@@ -158,7 +159,7 @@ def evaluate_gap(clean: torch.Tensor, models: dict[str, torch.nn.Module], gap_le
     for name, model in models.items():
         if not model.increments:
             continue
-        for es_mode in ("filter", "propagate", "smoother"):
+        for es_mode in ES_MODES:
             for scale in var_scales:
                 est = one_target_vem(model, noisy, ratio, es_mode, scale, missing=gap)[0]
                 rows.append((f"{name} E-S {es_mode}", f"var x{scale:g}", *errors(est)))
