@@ -53,7 +53,8 @@ VEM_MOT = [
         low=1e-6, high=1e6),
     Key("VEM", "dvae_es", "choice", "filter",
         help="E-S (5.4): filter = the paper's recursion; propagate = the prior variance also carries "
-             "Var(s_{t-1}); smoother = propagate + a backward pass (increments DVAEs only)",
+             "Var(s_{t-1}); smoother = propagate + a backward pass; iterated = smoother with h_t driven by "
+             "the means E-Z saw (all but filter: increments DVAEs only)",
         choices=("filter", "propagate", "smoother", "iterated")),
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
