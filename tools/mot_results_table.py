@@ -110,10 +110,11 @@ def run(args: argparse.Namespace) -> dict:
     base = reference_vem_settings(args.config, n_iter=args.n_iter, init_iter=args.init_iter,
                                   clutter_logprob=args.clutter_logprob)
     specs = method_specs(args, base)
-    runner = MethodRunner(base, args.batch_size, args.seed)
+    runner = MethodRunner(base, args.batch_size, args.seed, args.upsample)
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
     results = {"num_boot": args.num_boot, "seed": args.seed, "split": args.split,
-               "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio},
+               "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio,
+                       "upsample": args.upsample},
                "sets": {}}
     for name in names:
         data = args.root / name / args.split
@@ -154,6 +155,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--n-iter", type=int, default=None)
     ap.add_argument("--init-iter", type=int, default=None)
     ap.add_argument("--clutter-logprob", type=float, default=None)
+    ap.add_argument("--upsample", type=int, default=1,
+                    help="run every VEM at this many times the data's frame rate (model/frame_rate.py)")
     ap.add_argument("--batch-size", type=int, default=300)
     ap.add_argument("--iou-threshold", type=float, default=0.5)
     ap.add_argument("--num-boot", type=int, default=1000)
