@@ -115,8 +115,9 @@ def test_table_resumes_and_pairs_against_the_reference(tiny, capsys):
 def test_tuning_gives_both_methods_the_same_budget_and_tests_the_picks_on_held_out_mixtures(tiny):
     out = tiny / "tune"
     common = ["--data", str(tiny / "mix"), "--out", str(out), "--tune", "2", "--ratios", "0.03", "--z-modes",
-              "sample", "--extra", "0.03:sample:1e-4", "--iters", "1,2", "--dvae-flute", str(tiny / "flute.pt"),
-              "--dvae-speech", str(tiny / "speech.pt"), "--atoms", "2", "--betas", "kl,is",
+              "sample", "--extra", "0.03:sample:1e-4", "--outputs", "mean,wiener", "--iters", "1,2",
+              "--dvae-flute", str(tiny / "flute.pt"),
+              "--dvae-speech", str(tiny / "speech.pt"), "--atoms", "2,3", "--betas", "kl,is",
               "--nmf-train-flute", str(tiny / "train_flute"), "--nmf-train-speech", str(tiny / "train_speech"),
               "--nmf-shipped", str(REPO / "model" / "pretrained" / "nmf_surrogate.npz"),
               "--nmf-cache", str(tiny / "nmf_cache")]
@@ -127,7 +128,10 @@ def test_tuning_gives_both_methods_the_same_budget_and_tests_the_picks_on_held_o
     assert not (out / "best.json").exists()      # the NMF grid is still missing
     tune_scass.main([*common, "--methods", "nmf"])
     best = json.loads((out / "best.json").read_text())
-    assert best["budget"] == {"mixdvae": 4, "nmf": 4}
+    assert best["budget"] == {"mixdvae": 8, "nmf": 4 * 2}     # 2 VEM runs x 2 outputs x 2 iteration counts
+    with open(out / "grid_mixdvae.csv", newline="") as f:
+        assert sorted({r["output"] for r in csv.DictReader(f)}) == ["mean", "wiener"]
+    assert f"output={best['best']['mixdvae']['output']}" in best["best"]["mixdvae"]["spec"]
     assert best["held_out_mixtures"] == 1
     held_out = best["held_out"]["held out"]
     assert set(held_out) == {"MixDVAE shipped", "MixDVAE tuned", "NMF shipped", "NMF tuned", "IBM", "Mixture"}

@@ -59,8 +59,11 @@ def read_items(path: Path) -> list[dict]:
 
 
 def same_settings(saved: str, current: str) -> bool:
-    """Rows written before a setting existed hold its default (an older items.csv stays usable)."""
+    """Rows written before a setting existed hold its default (an older items.csv stays usable); the MixDVAE
+    output ``mu`` of older rows is today's ``mean``."""
     saved, current = json.loads(saved), json.loads(current)
+    if saved.get("output") == "mu":
+        saved["output"] = "mean"
     cls = KINDS.get(current["kind"])
     defaults = {"kind": current["kind"], **(asdict(cls()) if cls is not None else {})}
     return {**defaults, **saved} == {**defaults, **current}
