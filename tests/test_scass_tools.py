@@ -7,6 +7,7 @@ under test, not the separation quality.
 
 from __future__ import annotations
 
+import configparser
 import csv
 import json
 
@@ -75,6 +76,26 @@ def test_method_specs_are_typed_and_unknown_settings_are_refused():
     for bad in ("x=mixdvae,alpha=1", "x=nmf,n_components=many", "x=kalman", "nolabel", "IBM=ibm,n_iter=2"):
         with pytest.raises(UserError):
             parse_point(bad)
+
+
+def test_the_tools_default_point_is_the_shipped_config():
+    ini = configparser.ConfigParser()
+    ini.read(REPO / "config" / "cfg_dvae_vem_scass.ini")
+    vem, point = ini["VEM"], MixDVAEPoint()
+    assert (point.ratio_v_theta_x, point.output, point.z_mode, point.es_power, point.n_iter, point.mixture_power_db) \
+        == (vem.getfloat("ratio_v_theta_x"), vem["output"], vem["z_mode"], vem["es_power"],
+            vem.getint("N_iter_total"), vem.getfloat("mixture_power_db"))
+    assert point.finetune_lr == 0 and not ini["Training"].getboolean("finetune")
+
+
+def test_rows_saved_before_the_output_setting_are_posterior_mean_rows():
+    old = json.dumps({"kind": "mixdvae", "ratio_v_theta_x": 0.03, "n_iter": 70})
+    renamed = json.dumps({"kind": "mixdvae", "ratio_v_theta_x": 0.03, "n_iter": 70, "output": "mu"})
+    for saved in (old, renamed):
+        assert scass_table.same_settings(saved, scass_table.settings_text("mixdvae", MixDVAEPoint(
+            ratio_v_theta_x=0.03, output="mean")))
+        assert not scass_table.same_settings(saved, scass_table.settings_text("mixdvae", MixDVAEPoint(
+            ratio_v_theta_x=0.03, output="wiener")))
 
 
 def test_static_spectra_in_the_vem_behave_like_fixed_wiener_priors():

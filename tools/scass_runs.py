@@ -147,7 +147,9 @@ def static_spectrum(train_dir: str | Path, stft: STFT) -> StaticSpectrum:
 # --------------------------------------------------------------------------- MixDVAE
 @dataclass(frozen=True)
 class MixDVAEPoint:
-    """Settings of one MixDVAE run (``[VEM]`` / ``[Training]`` keys of ``mixdvae_scass.py``).
+    """Settings of one MixDVAE run (``[VEM]`` / ``[Training]`` keys of ``mixdvae_scass.py``); the defaults are
+    those of ``config/cfg_dvae_vem_scass.ini`` (``ratio_v_theta_x`` 0.1 and the Wiener output since the equal
+    tuning with the output mode; the paper's settings are ``ratio_v_theta_x=0.03,output=mean``).
 
     ``finetune_lr`` 0 means no fine-tuning; otherwise one Adam step per VEM iteration at this
     learning rate (so the number of fine-tuning steps is ``n_iter``). ``flute`` / ``speech`` are
@@ -156,7 +158,7 @@ class MixDVAEPoint:
     or ``wiener``, the mixture masked by the posterior powers (``model.scass_output``).
     """
 
-    ratio_v_theta_x: float = 0.03
+    ratio_v_theta_x: float = 0.1
     z_mode: str = "sample"
     finetune_lr: float = 0.0
     n_iter: int = 70
@@ -166,7 +168,7 @@ class MixDVAEPoint:
     speech: str = DEFAULT_DVAES[1]
     train_flute: str = DEFAULT_TRAIN[0]
     train_speech: str = DEFAULT_TRAIN[1]
-    output: str = "mean"
+    output: str = "wiener"
 
     def options(self, n_iter: int | None = None) -> VEMSettings:
         return VEMSettings(n_iter=n_iter or self.n_iter, ratio_v_theta_x=self.ratio_v_theta_x, z_mode=self.z_mode,
