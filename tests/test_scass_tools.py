@@ -158,3 +158,13 @@ def test_tuning_gives_both_methods_the_same_budget_and_tests_the_picks_on_held_o
     assert set(held_out) == {"MixDVAE shipped", "MixDVAE tuned", "NMF shipped", "NMF tuned", "IBM", "Mixture"}
     assert all(r["n"] == 1 for r in held_out.values())
     assert "held-out" in (out / "tuning.md").read_text()
+
+
+def test_a_grid_file_of_an_older_tune_scass_is_rewritten_with_the_output_column(tmp_path):
+    path = tmp_path / "grid_mixdvae.csv"
+    path.write_text("ratio_v_theta_x,z_mode,finetune_lr,n_iter,flute,speech,si_sdr_flute,si_sdr_speech,score,seconds\n"
+                    "0.03,sample,0.0,70,f.pt,s.pt,6.36,2.43,4.4,174\n")
+    (row,) = tune_scass.upgrade_grid(path, "mixdvae")
+    assert row["output"] == "mean" and tune_scass.read_rows(path) == [row]
+    assert next(csv.reader(path.open())) == list(tune_scass.COLUMNS["mixdvae"])
+    assert tune_scass.upgrade_grid(tmp_path / "absent.csv", "mixdvae") == []

@@ -114,10 +114,27 @@ def nmf_key(row: dict) -> tuple:
             row["train_speech"])
 
 
+def upgrade_grid(path: Path, method: str) -> list[dict]:
+    """The rows of a grid file, rewritten first with today's columns if an older tune_scass wrote it (MixDVAE
+    rows from before ``output`` existed are posterior-mean rows)."""
+    if not path.is_file():
+        return []
+    rows = read_rows(path)
+    with path.open(newline="") as f:
+        header = next(csv.reader(f), [])
+    if header and header != list(COLUMNS[method]):
+        rows = [{"output": "mean", **r} for r in rows] if method == "mixdvae" else rows
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(COLUMNS[method]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows
+
+
 def run_grid(method: str, args, data, models: ModelCache) -> None:
     """Score every configuration of ``method`` not yet in its grid file."""
     path = args.out / f"grid_{method}.csv"
-    done = {(mixdvae_key if method == "mixdvae" else nmf_key)(r) for r in read_rows(path)}
+    done = {(mixdvae_key if method == "mixdvae" else nmf_key)(r) for r in upgrade_grid(path, method)}
     new_file = not path.is_file()
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(COLUMNS[method]))
