@@ -25,8 +25,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import replace
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +34,9 @@ import torch
 from tqdm import tqdm
 
 from data.mot_dataset import MOTSampleDataset, collate_mot
+from model.frame_rate import run_vem_upsampled
 from model.kf_vem import KalmanDynamics
-from model.vem_mot import SRNNDynamics, VEMSettings, run_vem, valid_detections
+from model.vem_mot import SRNNDynamics, VEMSettings, valid_detections
 from utils.cli import script_config, seed_and_threads
 from utils.config import Config, comma_list, load_config
 from utils.config_keys_mot import BASELINES, VEM_MOT
@@ -249,7 +250,8 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                 out, result = sort_track(det.cpu(), mask.cpu(), init.cpu()), None
             else:
                 dynamics, method_settings = runs[method]
-                result = run_vem(det, mask, init, dynamics, method_settings, batch["image_size"])
+                result = run_vem_upsampled(det, mask, init, dynamics, method_settings, batch["image_size"],
+                                           vem["upsample"])
                 out = result.tracks
                 check_tracks(labels[method], out, batch["names"], cfg)
             seconds[method] = time.perf_counter() - t0

@@ -33,6 +33,7 @@ from tqdm import tqdm
 from data.mixture_dataset import MixtureDataset, collate
 from model.nmf import SupervisedNMF, cached_nmf
 from model.oracle import ibm_estimates
+from model.scass_output import source_estimates
 from model.srnn import SRNN
 from model.vem_scass import VEMSettings, run_vem
 from utils.audio_metrics import MetricPool, improvements, mixture_row, si_sdr
@@ -135,7 +136,7 @@ def results_table(tracker: MetricTracker, metrics: list[str]) -> str:
 
 
 def write_examples(run_dir: Path, names: list[str], batch: dict, estimates: dict[str, np.ndarray],
-                   mu: torch.Tensor, eta: torch.Tensor, stft: STFT, count: int) -> None:
+                   spectrum: torch.Tensor, eta: torch.Tensor, stft: STFT, count: int) -> None:
     """Wavs (mixture, references, every method's estimates) and a spectrogram figure for ``count`` items."""
     from utils.audio_io import write_wav
     from utils.scass_plots import plot_spectrograms
@@ -153,7 +154,7 @@ def write_examples(run_dir: Path, names: list[str], batch: dict, estimates: dict
         true_power = torch.stack([batch["s1_power"][b], batch["s2_power"][b]]).numpy()
         plot_spectrograms(run_dir / "figures" / f"{name}_spectrograms.png",
                           batch["mix_stft"][b].abs().square().numpy(), true_power,
-                          mu[b].abs().square().numpy(), eta[b].numpy(), stft.fs, stft.hop, SOURCE_NAMES,
+                          spectrum[b].abs().square().numpy(), eta[b].numpy(), stft.fs, stft.hop, SOURCE_NAMES,
                           title=f"{name}: MixDVAE")
 
 
@@ -181,16 +182,19 @@ def score_batch(pool: MetricPool, batch: dict, clean: np.ndarray, estimates: dic
 
 
 class IterationScorer:
-    """``on_iteration`` callback of the VEM: SI-SDR of every source after every iteration (for its figure)."""
+    """``on_iteration`` callback of the VEM: SI-SDR of every source after every iteration (for its figure),
+    of the estimates ``[VEM] output`` makes of that iteration's posterior (``x``: the batch's mixture STFT)."""
 
-    def __init__(self, stft: STFT, clean: np.ndarray):
+    def __init__(self, stft: STFT, clean: np.ndarray, x: torch.Tensor, output: str):
         self.stft, self.clean = stft, clean           # clean (B, N, L)
+        self.x, self.output = x.cpu(), output
         self.values: list[np.ndarray] = []            # per iteration (B, N)
         self.seconds = 0.0                            # time spent here, not in the VEM
 
     def __call__(self, i, mu, v, eta):
         t0 = time.perf_counter()
-        wav = self.stft.istft(mu.cpu(), self.clean.shape[-1]).double().numpy()
+        estimate = source_estimates(self.x, mu.cpu(), v.cpu(), self.output)
+        wav = self.stft.istft(estimate, self.clean.shape[-1]).double().numpy()
         self.values.append(np.array([[si_sdr(ref, est) for ref, est in zip(c, e)] for c, e in zip(self.clean, wav)]))
         self.seconds += time.perf_counter() - t0
 
@@ -208,10 +212,11 @@ class IterationScorer:
                                   title=f"MixDVAE SI-SDR per iteration (first batch, {len(self.clean)} mixtures)")
 
 
-def method_spectra(batch: dict, mu: torch.Tensor, nmf: SupervisedNMF | None, baselines: list[str],
+def method_spectra(batch: dict, mixdvae: torch.Tensor, nmf: SupervisedNMF | None, baselines: list[str],
                      stft: STFT) -> dict[str, torch.Tensor]:
-    """Source STFT estimates (B, N, T, F) per method: MixDVAE's ``mu``, then NMF and IBM if selected (§7)."""
-    spectra = {"MixDVAE": mu}
+    """Source STFT estimates (B, N, T, F) per method: MixDVAE's (see ``[VEM] output``), then NMF and IBM if
+    selected (§7)."""
+    spectra = {"MixDVAE": mixdvae}
     if nmf is not None:
         spectra["NMF"] = nmf.separate(batch["mix_stft"])
     if "ibm" in baselines:
@@ -283,8 +288,8 @@ def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.devic
             f"{model.num_parameters()} parameters)")
     if user["print_model"]:
         log(str(dvaes[0]))
-    settings = vem_settings(cfg)
-    log(f"VEM: {settings}")
+    settings, output = vem_settings(cfg), cfg["VEM"]["output"]
+    log(f"VEM: {settings}; output: {output}")
     log(f"baselines: {', '.join(baselines) or 'none'}; metrics: {', '.join(lists['metrics'])} "
         f"({pool.workers} process(es))")
 
@@ -299,7 +304,7 @@ def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.devic
         x = batch["mix_stft"]
         length = batch["mixture"].shape[-1]
         clean = torch.stack([batch["s1"], batch["s2"]], dim=1).double().numpy()      # (B, N, L)
-        scorer = IterationScorer(stft, clean) if start == 0 and cfg["VEM"]["save_all_iters"] else None
+        scorer = IterationScorer(stft, clean, x, output) if start == 0 and cfg["VEM"]["save_all_iters"] else None
         torch.manual_seed(tr["seed"] + start)     # a batch's draws depend on its mixtures, not on the batches before
         stages = StageTimer()
         stages.add("data loading", load_seconds)
@@ -308,19 +313,19 @@ def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.devic
         if scorer:                                # the per-iteration scoring ran inside the VEM's loop
             stages.add("VEM", -scorer.seconds)
             stages.add("per-iteration SI-SDR", scorer.seconds)
-        mu, eta = result.mu.cpu(), result.eta.cpu()
-        diverged = ~torch.isfinite(torch.view_as_real(mu)).flatten(1).all(1)
+        spectrum, eta = source_estimates(x, result.mu.cpu(), result.v.cpu(), output), result.eta.cpu()
+        diverged = ~torch.isfinite(torch.view_as_real(spectrum)).flatten(1).all(1)
         if diverged.any():   # never score or write NaN estimates
             name = batch["name"][int(diverged.int().argmax())]
             raise UserError(f"MixDVAE produced non-finite estimates for mixture {name} ({int(diverged.sum())} of "
                             f"this batch); check {cfg.path} [VEM] ratio_v_theta_x and v_x_floor")
         with stages("baselines"):
-            spectra = method_spectra(batch, mu, nmf, baselines, stft)
+            spectra = method_spectra(batch, spectrum, nmf, baselines, stft)
         with stages("iSTFT"):
             estimates = {m: stft.istft(s, length).numpy() for m, s in spectra.items()}
         count = max(0, min(ev["num_audio_examples"] - start, len(batch["name"])))
         examples = count and (batch["name"][:count], {k: v[:count] for k, v in batch.items() if k != "name"},
-                              {m: e[:count] for m, e in estimates.items()}, mu[:count], eta[:count])
+                              {m: e[:count] for m, e in estimates.items()}, spectrum[:count], eta[:count])
         notes = []
         with stages("metrics"):
             rows = score_batch(pool, batch, clean, estimates, stft.fs, lists["metrics"], "mixture" in baselines,
@@ -357,7 +362,7 @@ def separate_and_score(cfg: Config, lists: dict, stft: STFT, device: torch.devic
 
     table = results_table(tracker, lists["metrics"])
     header = {"num_items": done, "checkpoints": [str(tr[k]) for k in ("saved_dvae_s1", "saved_dvae_s2")],
-              "checkpoint_epochs": [c.get("epoch") for c in ckpts], "settings": vars(settings),
+              "checkpoint_epochs": [c.get("epoch") for c in ckpts], "settings": {**vars(settings), "output": output},
               "seconds": {"vem": vem_seconds, "metrics": timer.seconds.get("metrics", 0.0)},
               "mean_iterations": float(np.mean(iterations)), "provenance": provenance(cfg, tr["seed"], device)}
     with timer("outputs"):

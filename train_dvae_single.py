@@ -28,8 +28,8 @@ from tqdm import tqdm
 
 from model.schedules import final_schedule_epoch, kl_weight, ss_probability
 from data.trajectory_dataset import add_box_noise
-from model.srnn import SRNN
-from utils.checkpoint import (HEAD_OF_TASK, build_srnn, check_matches, load_weights, read_checkpoint,
+from model.srnn import SRNN, gap_mask
+from utils.checkpoint import (HEAD_OF_TASK, build_srnn, check_matches, init_from, load_weights, read_checkpoint,
                               save_checkpoint)
 from utils.cli import script_config, seed_and_threads
 from utils.config import Config, load_config
@@ -102,14 +102,16 @@ def feature_stats(model: SRNN, loader: DataLoader) -> tuple[torch.Tensor, torch.
 
 
 def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, device="cpu", input_noise=0.0,
-              noise_seed=None, net=None, ranks: Ranks | None = None):
+              noise_seed=None, net=None, ranks: Ranks | None = None, gaps=(0.0, 8, 15)):
     """One pass over ``loader``; trains when ``optimizer`` is given. Returns mean (total, recon, kl).
 
     ``input_noise`` > 0 (MOT): the model is fed noisy boxes (:func:`add_box_noise`) and scored against the
     clean ones — a denoising DVAE, as the VEM feeds it noisy estimates. ``noise_seed`` fixes the noise
     (validation: the same noise every epoch, so losses compare).
     Under torchrun ``net`` is ``model`` in DistributedDataParallel (its forward is the one that averages
-    the gradients), ``loader`` this rank's shard, and the means are over every rank's sequences."""
+    the gradients), ``loader`` this rank's shard, and the means are over every rank's sequences.
+    ``gaps`` = (probability, shortest, longest): free-running gaps (:func:`model.srnn.gap_mask`), drawn
+    with the noise generator (validation: the same gaps every epoch)."""
     ranks = ranks or Ranks()
     net = net or model
     net.train(optimizer is not None)
@@ -122,7 +124,8 @@ def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, de
             with ranks.global_batch_noise(x.shape[0]):
                 x_in = add_box_noise(x, input_noise, gen) if input_noise > 0 else x
                 x, x_in = x.to(device), x_in.to(device)
-                total, recon, kl = model.loss(x, net(x_in, ss_prob=ss_p), beta, kl_w)
+                gap = gap_mask(x.shape[0], x.shape[1], gaps[0], gaps[1:], gen).to(device) if gaps[0] > 0 else None
+                total, recon, kl = model.loss(x, net(x_in, ss_prob=ss_p, gaps=gap), beta, kl_w)
             if optimizer is not None:
                 optimizer.zero_grad(set_to_none=True)
                 total.backward()
@@ -304,8 +307,12 @@ def main() -> None:
     log(f"data: {len(train_set)} training / {len(val_set)} validation sequences of {frame['sequence_len']} frames")
     loader, val_loader, stats_loader = ranks.data_loaders(train_set, val_set, frame["batch_size"], frame["shuffle"],
                                                           tr["seed"], f"{cfg.path} [DataFrame] batch_size")
-    if state is None:
+    if state is None and tr["init_from"]:
+        init_from(model, tr["init_from"], net, f"{cfg.path} [Training] init_from")
+        log(f"weights and feature statistics from {tr['init_from']}")
+    elif state is None:
         model.set_feature_stats(*feature_stats(model, stats_loader))
+    if state is None:
         state = {"epoch": 0, "best_val": math.inf, "best_epoch": -1, "bad_epochs": 0}
     model.to(device)
     ddp = ranks.wrap(model, device)
@@ -332,10 +339,11 @@ def main() -> None:
             train_set.set_epoch(epoch)
         ranks.new_epoch(loader, epoch)
         noise = tr["input_noise"] if user["task_name"] == "MOT" else 0.0
+        gaps = (tr["gap_prob"] if epoch >= tr["ss_start"] else 0.0, tr["gap_min"], tr["gap_max"])
         train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device, noise,
-                          net=ddp, ranks=ranks)
+                          net=ddp, ranks=ranks, gaps=gaps)
         val = run_epoch(model, val_loader, tr["beta"], kl_w, ss_p, device=device, input_noise=noise,
-                        noise_seed=tr["seed"], ranks=ranks)
+                        noise_seed=tr["seed"], ranks=ranks, gaps=gaps)
         check_finite(model, np.concatenate([train, val]), epoch, run_dir)
         row = [epoch, kl_w, ss_p, *train, *val, time.perf_counter() - t0]
         if user["task_name"] == "MOT":

@@ -3,7 +3,7 @@
     python bench/quality_scass.py --data DIR [--iters 70] [--threads 2] [--out FILE.json]
 
 Runs MixDVAE with the shipped config (``config/cfg_dvae_vem_scass.ini``: checkpoints, STFT, [VEM]
-settings) on every mixture of ``--data`` (e.g. 100 surrogate test mixtures made with
+settings, including ``output``) on every mixture of ``--data`` (e.g. 100 surrogate test mixtures made with
 data/scass_mixture_audio_generation.py) and prints the SI-SDR of each source and of their mean, with
 percentile bootstrap intervals over mixtures, the SI-SDR after every ``--every``-th iteration (how
 fast the VEM converges), and the VEM's wall and CPU time. ``--bf16`` runs the DVAE passes under CPU
@@ -28,6 +28,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from data.mixture_dataset import MixtureDataset, collate  # noqa: E402
+from model.scass_output import source_estimates  # noqa: E402
 from model.vem_scass import VEMSettings, run_vem  # noqa: E402
 from utils.audio_metrics import si_sdr  # noqa: E402
 from utils.checkpoint import load_dvae  # noqa: E402
@@ -74,13 +75,14 @@ def main() -> None:
         length = batch["mixture"].shape[-1]
         clean = torch.stack([batch["s1"], batch["s2"]], dim=1).double().numpy()
 
-        def score(mu: torch.Tensor, length: int = length, clean: np.ndarray = clean) -> np.ndarray:
-            est = stft.istft(mu, length).double().numpy()                              # (B, N, L)
+        def score(mu: torch.Tensor, v: torch.Tensor, length: int = length, clean: np.ndarray = clean,
+                  x: torch.Tensor = batch["mix_stft"]) -> np.ndarray:
+            est = stft.istft(source_estimates(x, mu, v, vem["output"]), length).double().numpy()   # (B, N, L)
             return np.array([[si_sdr(c, e) for c, e in zip(cb, eb)] for cb, eb in zip(clean, est)])
 
         def on_iteration(i, mu, v, eta, score=score):
             if (i + 1) % args.every == 0:
-                per_iter.setdefault(i + 1, []).append(score(mu))
+                per_iter.setdefault(i + 1, []).append(score(mu, v))
 
         autocast = torch.autocast("cpu", dtype=torch.bfloat16) if args.bf16 else contextlib.nullcontext()
         t0, c0 = time.perf_counter(), time.process_time()
@@ -88,13 +90,14 @@ def main() -> None:
             result = run_vem(dvaes, batch["mix_stft"], options, on_iteration=None if args.every <= 0 else on_iteration)
         seconds += time.perf_counter() - t0
         cpu += time.process_time() - c0
-        scores.append(score(result.mu))
+        scores.append(score(result.mu, result.v))
         iterations.append(np.asarray(result.history.get("iterations", [options.n_iter] * len(clean))))
     sdr = np.concatenate(scores)                                                       # (B, N)
     iters = np.concatenate(iterations)
     ci = {"s1": bootstrap(sdr[:, 0]), "s2": bootstrap(sdr[:, 1]), "mean": bootstrap(sdr.mean(1))}
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} thread(s), batch {args.batch}; {len(sdr)} "
-          f"mixtures of {args.data}; {options.n_iter} iterations cap, tol {options.tol:g}, bf16 {args.bf16}")
+          f"mixtures of {args.data}; {options.n_iter} iterations cap, tol {options.tol:g}, bf16 {args.bf16}, "
+          f"output {vem['output']}")
     for k, (value, low, high) in ci.items():
         print(f"  SI-SDR {k:4s} {value:7.3f} dB  [{low:.3f}, {high:.3f}]")
     if per_iter:

@@ -29,7 +29,8 @@ class SRNNDynamics:
         var_scale: E-S uses var_scale x sigma^2_theta (variance inflation; 1 = the DVAE's own variance).
         fast: run the time loops on :class:`FastSRNN` (folded weights, time-major); False uses
             :meth:`SRNN.step` and :meth:`SRNN.inference` (same values, kept to measure the difference).
-        es_mode: "filter" (the paper's E-S), "propagate" or "smoother" (:class:`model.fast_srnn.FastSRNN`).
+        es_mode: "filter" (the paper's E-S), "propagate", "smoother" or "iterated"
+            (:class:`model.fast_srnn.FastSRNN`).
     """
 
     def __init__(self, model: SRNN, z_mode: str = "sample", finetune: bool = False, lr: float = 1e-3,
@@ -59,9 +60,11 @@ class SRNNDynamics:
         DVAE loss (4.5) with x = m. (5.5) With ``finetune``: one Adam step on that loss; z is taken before
         the step, the E-S of the same iteration uses the updated weights."""
         sample = self.z_mode == "sample"
+        self._drive, self._drive_h = m.detach(), None            # what E-S "iterated" drives h_t with
         if not self.finetune and self.use_fast:
             with torch.no_grad():
                 enc = self.fast.encode(m, sample)
+                self._drive_h = enc["h"]
                 return enc["z"], (self.fast.loss(m, enc, self.beta) if with_loss else None)
         x = m.permute(2, 0, 1)
         if not self.finetune:
@@ -88,11 +91,19 @@ class SRNNDynamics:
 
         Shape: prec, info (T, D, M), start, start_var (D, M), z (T, Z, M) -> (m, var) (T, D, M).
         """
+        drive_h = None
+        if self.es_mode == "iterated":
+            drive_h = self._drive_h
+            if drive_h is None:
+                drive_h = self.model.deterministic(self._drive.permute(2, 0, 1)).permute(1, 2, 0)
         if self.use_fast:
-            return self.fast.filter(prec, info, start, start_var, z)
+            return self.fast.filter(prec, info, start, start_var, z, drive_h)
         means, variances, priors, m_prev, var, state = [], [], [], None, None, None
         for t in range(prec.shape[0]):
-            (mu, v), state = self.model.step(m_prev, z[t].T, state)
+            if drive_h is None:
+                (mu, v), state = self.model.step(m_prev, z[t].T, state)
+            elif t > 0:
+                mu, v = self.model.to_data(self.model.generate(drive_h[t].T, z[t].T), m_prev, self.model.delta_std)
             mu, v = (start.T, start_var.T) if t == 0 else (mu, v * self.var_scale)
             if t > 0 and self.es_mode != "filter":                   # carry Var(s_{t-1}) (FastSRNN.filter)
                 v = v + var
@@ -101,7 +112,7 @@ class SRNNDynamics:
             means.append(m_prev)
             variances.append(var)
         m, var = torch.stack(means).transpose(1, 2), torch.stack(variances).transpose(1, 2)
-        if self.es_mode == "smoother":
+        if self.es_mode in ("smoother", "iterated"):
             mu, v = (torch.stack(p).transpose(1, 2) for p in zip(*priors))
             return rts_identity_backward(m, var, mu, v)
         return m, var

@@ -14,7 +14,7 @@ from model.fusion import fuse_gaussians, rts_identity_backward
 from model.losses import HALF_LOG_2PI
 from model.srnn import LOGVAR_BOUND, SRNN, bound_logvar
 
-ES_MODES = ("filter", "propagate", "smoother")
+ES_MODES = ("filter", "propagate", "smoother", "iterated")
 
 
 def _dense_layers(module: torch.nn.Module) -> list[tuple[Tensor, Tensor, str | None]]:
@@ -109,7 +109,12 @@ class FastSRNN:
             sigma^2_theta). "propagate": its variance also carries the posterior variance of s_{t-1}, on
             which an increments decoder's mean is anchored (mu_theta = s_{t-1} + d_t). "smoother":
             "propagate" followed by a Rauch-Tung-Striebel backward pass with the increments d_t held fixed,
-            so each s_t also sees the later observations. The last two need ``increments``.
+            so each s_t also sees the later observations. "iterated": "smoother", but the recurrence h_t
+            (4.1) is driven by the means the E-Z of the same iteration saw (the previous iteration's
+            smoothed tracks, ``drive_h``) instead of this pass's filtered m_{t-1}, so inside a gap the
+            increments d_t follow the previous bridge; the mean stays anchored on this pass's m_{t-1}. Every
+            mode but "filter" needs ``increments``.
+
     The per-frame step of :meth:`filter` (frames 2..T) is :meth:`_filter_step`, called through ``_step``:
     ``bench/bench_vem_mot.py --compile`` replaces it with a ``torch.compile``d copy to measure that (it did
     not pay, README "Performance").
@@ -224,13 +229,16 @@ class FastSRNN:
             return m
         return torch.cat([m, torch.cat([torch.zeros_like(m[:1]), m[1:] - m[:-1]])], dim=1)
 
-    def filter(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, z: Tensor
-               ) -> tuple[Tensor, Tensor]:
+    def filter(self, prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, z: Tensor,
+               drive_h: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """(5.4) E-S recursion: DVAE prediction (4.1)+(4.3) driven by this pass's m_{t-1}, fused with the
-        observations by :func:`model.fusion.fuse_gaussians`.
+        observations by :func:`model.fusion.fuse_gaussians`. ``es_mode = "iterated"`` takes h_t from
+        ``drive_h`` (T, H, M) (the :meth:`encode` pass of this iteration) instead of the recursion.
 
         Shape: prec, info (T, D, M), start, start_var (D, M), z (T, Z, M) -> (m, var) (T, D, M).
         """
+        if (self.es_mode == "iterated") != (drive_h is not None):
+            raise ValueError("drive_h is given exactly when es_mode = 'iterated'")
         T, D, M = prec.shape
         H, L = self.H, len(self.w_hh)
         W1, b1, _ = self.gen[0]
@@ -242,15 +250,18 @@ class FastSRNN:
         m_prev = m_prev2 = var = None
         for t in range(T):
             if t == 0:                                                 # x_0 = 0: zero LSTM input at t = 1
-                for layer in range(L):
+                for layer in range(L if drive_h is None else 0):
                     x_in = self.b_lstm[0] if layer == 0 else torch.addmm(self.b_lstm[layer], self.w_ih[layer],
                                                                          hs[layer - 1])
                     hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
+                if drive_h is not None:
+                    hs[-1] = drive_h[0]
                 mu, v = start, start_var
                 m_prev, var = fuse_gaussians(prec[0], info[0], mu, v)
             else:
                 hs, cs, mu, v, m_new, var = self._step(m_prev, m_prev if m_prev2 is None else m_prev2, hs, cs,
-                                                       zproj[t], w_h, prec[t], info[t], var)
+                                                       zproj[t], w_h, prec[t], info[t], var,
+                                                       None if drive_h is None else drive_h[t])
                 m_prev2, m_prev = m_prev, m_new
             h_top.append(hs[-1])
             prior_means.append(mu)
@@ -258,18 +269,19 @@ class FastSRNN:
             means.append(m_prev)
             variances.append(var)
         m, var = torch.stack(means), torch.stack(variances)
-        self.last = (m, torch.stack(h_top))
-        if self.es_mode == "smoother":
+        self.last = (m, torch.stack(h_top)) if drive_h is None else None
+        if self.es_mode in ("smoother", "iterated"):
             return rts_identity_backward(m, var, torch.stack(prior_means), torch.stack(prior_vars))
         return m, var
 
     def _filter_step(self, m_prev: Tensor, m_prev2: Tensor, hs: list[Tensor], cs: list[Tensor], zproj_t: Tensor,
-                     w_h: Tensor, prec_t: Tensor, info_t: Tensor, var: Tensor):
-        """One frame t >= 2 of :meth:`filter`: the LSTM layers driven by m_{t-1} (and m_{t-1} - m_{t-2}), the
-        prior N(mu, v) of s_t and its fusion with the observations. Returns (hs, cs, mu, v, m_t, var_t)."""
+                     w_h: Tensor, prec_t: Tensor, info_t: Tensor, var: Tensor, h_t: Tensor | None = None):
+        """One frame t >= 2 of :meth:`filter`: the LSTM layers driven by m_{t-1} (and m_{t-1} - m_{t-2}) — or,
+        "iterated", h_t given — the prior N(mu, v) of s_t and its fusion with the observations.
+        Returns (hs, cs, mu, v, m_t, var_t)."""
         hs, cs = list(hs), list(cs)
         H, D = self.H, self.D
-        for layer in range(len(hs)):
+        for layer in range(len(hs) if h_t is None else 0):
             if layer > 0:
                 x_in = torch.addmm(self.b_lstm[layer], self.w_ih[layer], hs[layer - 1])
             elif self.increments:
@@ -277,6 +289,8 @@ class FastSRNN:
             else:
                 x_in = _apply(self.x_stack, m_prev)
             hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
+        if h_t is not None:
+            hs[-1] = h_t
         (_, _, act1), rest = self.gen[0], self.gen[1:]
         out = _apply(rest, _act(torch.addmm(zproj_t, w_h, hs[-1]), act1))   # (2D, M)
         mu = out[:D] + m_prev if self.increments else out[:D]

@@ -9,6 +9,7 @@ Notation (shapes use B = batch, T = time, D = x_dim, Z = z_dim, H = dim_RNN_h):
 - (4.4) ``q(z_t | z_{t-1}, g_t)``, g_t = [h_t, x_t] or backward LSTM -> :meth:`SRNN.inference`
 - (4.5) loss = reconstruction + beta * KL                          -> :meth:`SRNN.loss`
 - scheduled sampling, step by step (§4)                           -> :meth:`SRNN.unroll`
+- free-running gaps (beyond the paper: a missed target's run)      -> :func:`gap_mask`, :meth:`SRNN.unroll`
 
 Inputs are turned into *features* before entering the networks: standardised
 coordinates (Gaussian head) or standardised log-power (IS head), with statistics stored
@@ -52,6 +53,21 @@ def mlp(in_dim: int, sizes: Sequence[int], activation: str, dropout_p: float) ->
 def bound_logvar(logvar: Tensor) -> Tensor:
     """Clamp a log-variance to [-LOGVAR_BOUND, LOGVAR_BOUND] so variances are never 0 or inf."""
     return logvar.clamp(-LOGVAR_BOUND, LOGVAR_BOUND)
+
+
+def gap_mask(batch: int, T: int, prob: float, lengths: tuple[int, int], generator: torch.Generator | None = None
+             ) -> Tensor:
+    """Free-running gaps for training: each sequence, with probability ``prob``, gets one run of L frames,
+    L uniform in ``lengths`` (inclusive), starting uniformly in [2, T - L] (so two frames precede it).
+
+    Shape: -> (batch, T) bool, True inside the gap. L is clipped to T - 2.
+    """
+    lo, hi = (min(v, T - 2) for v in lengths)
+    has = torch.rand(batch, generator=generator) < prob
+    length = torch.randint(lo, hi + 1, (batch,), generator=generator)
+    start = 2 + (torch.rand(batch, generator=generator) * (T - 2 - length + 1)).long()
+    t = torch.arange(T)
+    return has[:, None] & (t >= start[:, None]) & (t < (start + length)[:, None])
 
 
 class SRNN(nn.Module):
@@ -251,24 +267,24 @@ class SRNN(nn.Module):
         return bound_logvar(logv_f * self.feat_std + self.feat_mean)
 
     # ----------------------------------------------------------------- passes
-    def forward(self, x: Tensor, ss_prob: float = 0.0, sample_z: bool = True, z: Tensor | None = None
-                ) -> dict[str, Tensor]:
-        """Training pass (§4). ``ss_prob = 0``: teacher forcing, whole-sequence. ``ss_prob > 0``: scheduled
-        sampling step by step (:meth:`unroll`).
+    def forward(self, x: Tensor, ss_prob: float = 0.0, sample_z: bool = True, z: Tensor | None = None,
+                gaps: Tensor | None = None) -> dict[str, Tensor]:
+        """Training pass (§4). ``ss_prob = 0``: teacher forcing, whole-sequence. ``ss_prob > 0`` or ``gaps``
+        (B, T) bool (:func:`gap_mask`): step by step (:meth:`unroll`).
 
         Shape: x (B, T, D), optional given z (B, T, Z). Returns a dict of (B, T, ·) tensors: out (decoder
         outputs, standardised), z, z_mean, z_logvar, p_mean, p_logvar, x_in (what drove the recurrence).
         """
-        if ss_prob > 0 or z is not None:
-            return self.unroll(x, ss_prob, sample_z, z)
+        if ss_prob > 0 or z is not None or (gaps is not None and bool(gaps.any())):
+            return self.unroll(x, ss_prob, sample_z, z, gaps)
         h = self.deterministic(x)
         z, z_mean, z_logvar = self.inference(x, h, sample=sample_z)
         p_mean, p_logvar = self.prior(h, z)
         return {"out": self.generate(h, z), "z": z, "z_mean": z_mean, "z_logvar": z_logvar,
                 "p_mean": p_mean, "p_logvar": p_logvar, "x_in": x}
 
-    def unroll(self, x: Tensor, ss_prob: float, sample_z: bool = True, z: Tensor | None = None
-               ) -> dict[str, Tensor]:
+    def unroll(self, x: Tensor, ss_prob: float, sample_z: bool = True, z: Tensor | None = None,
+               gaps: Tensor | None = None) -> dict[str, Tensor]:
         """Scheduled sampling step by step (§4): at each frame, with probability ``ss_prob`` the recurrence
         (4.1) of the next frame is driven by this frame's own decoded mean x̂_t (data space, no gradient)
         instead of the true x_t, so the model is trained on its compounding errors, as in the VEM.
@@ -278,9 +294,18 @@ class SRNN(nn.Module):
         z's recursion runs here. A given ``z`` (B, T, Z) skips inference (then z_mean/z_logvar = z/0).
 
         With ``ss_prob = 1`` and z given this is a free-running decode. Shape: as :meth:`forward`.
+
+        ``gaps`` (B, T) bool: inside a gap the frame is treated as missed, as a target without detections
+        in the VEM: the encoder is not used, z_t comes from the prior (4.2) (sampled, or its mean), so the
+        KL term is 0 there, and the recurrence is driven by x̂_t. The reconstruction term still scores x_t,
+        so the model learns to extrapolate over the gap. Causal encoder only.
         """
         B, T, _ = x.shape
         use_hat = torch.rand(B, T, device=x.device) < ss_prob
+        if gaps is not None:
+            if self.rnn_g is not None:
+                raise ValueError("gaps need the causal encoder (dim_RNN_g = 0)")
+            use_hat = use_hat | gaps
         g = self.encoder_input(x, self.deterministic(x)) if (z is None and self.rnn_g is not None) else None
         state, x_prev, x_prev2 = None, None, None
         z_prev = x.new_zeros(B, self.z_dim)
@@ -289,6 +314,8 @@ class SRNN(nn.Module):
             h, state = self._h_step(x_prev, x_prev2, state, B, x)
             if z is not None:
                 z_t, mean, logvar = z[:, t], z[:, t], torch.zeros_like(z[:, t])
+            elif gaps is not None and bool(gaps[:, t].any()):
+                z_t, mean, logvar = self._gap_or_posterior(h, x[:, t], x_prev, z_prev, gaps[:, t], sample_z)
             else:
                 g_t = g[:, t] if g is not None else torch.cat([h, self.input_features(x[:, t], x_prev)], -1)
                 z_t, mean, logvar = self.posterior_step(g_t, z_prev, sample_z)
@@ -305,6 +332,17 @@ class SRNN(nn.Module):
         return {"out": tuple(torch.stack([o[i] for o in outs], 1) for i in range(len(outs[0]))),
                 "z": z_seq, "z_mean": torch.stack(means, 1), "z_logvar": torch.stack(logvars, 1),
                 "p_mean": p_mean, "p_logvar": p_logvar, "x_in": torch.stack(x_in, 1)}
+
+    def _gap_or_posterior(self, h: Tensor, x_t: Tensor, x_prev: Tensor | None, z_prev: Tensor, gap: Tensor,
+                          sample: bool) -> tuple[Tensor, Tensor, Tensor]:
+        """One step of z: the prior (4.2) where ``gap`` (B,) is True, the causal posterior (4.4) elsewhere."""
+        z_q, mean_q, logvar_q = self.posterior_step(torch.cat([h, self.input_features(x_t, x_prev)], -1),
+                                                    z_prev, sample)
+        e = self.mlp_hz_z(torch.cat([h, z_prev], dim=-1))
+        mean_p, logvar_p = self.prior_mean(e), bound_logvar(self.prior_logvar(e))
+        z_p = mean_p + torch.exp(0.5 * logvar_p) * torch.randn_like(mean_p) if sample else mean_p
+        g = gap[:, None]
+        return torch.where(g, z_p, z_q), torch.where(g, mean_p, mean_q), torch.where(g, logvar_p, logvar_q)
 
     def loss(self, x: Tensor, fwd: dict[str, Tensor], beta: float, kl_weight: float = 1.0
              ) -> tuple[Tensor, Tensor, Tensor]:

@@ -1,6 +1,7 @@
 """E-S variants of MixDVAE-MOT beyond the paper (``[VEM] dvae_es``): the paper's filter, a filter whose prior
 variance also carries Var(s_{t-1}) ("propagate"), and that filter followed by an RTS backward pass
-("smoother"). The increments DVAE's mean is mu_theta = s_{t-1} + d_t, so with d_t held fixed the model is a
+("smoother"), and that smoother with the recurrence driven by the means E-Z saw ("iterated"). The
+increments DVAE's mean is mu_theta = s_{t-1} + d_t, so with d_t held fixed the model is a
 random walk with drift, whose exact posterior the tests compute by a dense solve."""
 
 from __future__ import annotations
@@ -101,7 +102,48 @@ def test_propagate_and_smoother_need_an_increments_dvae():
         FastSRNN(tiny_srnn(increments=True), es_mode="backward")
 
 
-@pytest.mark.parametrize("es_mode", ["propagate", "smoother"])
+def test_iterated_driven_by_the_smoothers_own_forward_means_is_the_smoother():
+    """The "smoother" pass drives h_t by its forward (filtered) means; "iterated" given exactly those means
+    as the drive reproduces it. Any other drive changes the increments d_t and so the tracks."""
+    T, D, M = 10, 4, 3
+    gen = torch.Generator().manual_seed(6)
+    prec = torch.rand(T, D, M, generator=gen) * 1e3
+    prec[3:7] = 0.0                                                   # a gap
+    z = torch.randn(T, 3, M, generator=gen)
+    x = 0.3 + 0.4 * torch.rand(T, D, M, generator=gen)
+    model = tiny_srnn(1, increments=True)
+    with torch.no_grad():
+        smoother = FastSRNN(model, 2.0, "smoother")
+        m_s, v_s = smoother.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z)
+        m_fwd, h_fwd = smoother.last
+        iterated = FastSRNN(model, 2.0, "iterated")
+        m_i, v_i = iterated.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z, drive_h=h_fwd)
+        torch.testing.assert_close(m_i, m_s)
+        torch.testing.assert_close(v_i, v_s)
+        h_other = model.deterministic((m_fwd + 0.05).permute(2, 0, 1)).permute(1, 2, 0)
+        m_o, _ = iterated.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z, drive_h=h_other)
+        assert not torch.allclose(m_o[3:7], m_s[3:7])
+        with pytest.raises(ValueError, match="drive_h"):
+            iterated.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z)
+
+
+def test_iterated_fast_and_plain_paths_agree():
+    """SRNNDynamics: E-Z records the means it saw, E-S "iterated" drives h_t with them, in both paths."""
+    T, D, M = 9, 4, 4
+    gen = torch.Generator().manual_seed(7)
+    m = 0.3 + 0.4 * torch.rand(T, D, M, generator=gen)
+    prec = torch.rand(T, D, M, generator=gen) * 1e3
+    prec[2:6, :, :2] = 0.0
+    out = []
+    for fast in (True, False):
+        dyn = SRNNDynamics(tiny_srnn(1, increments=True), z_mode="mean", var_scale=3.0, fast=fast, es_mode="iterated")
+        z, _ = dyn.e_z(m, with_loss=False)
+        out.append(dyn.e_s(prec, prec * m, m[0], torch.full((D, M), 1e-5), z))
+    torch.testing.assert_close(out[0][0], out[1][0], atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(out[0][1], out[1][1], atol=1e-9, rtol=1e-4)
+
+
+@pytest.mark.parametrize("es_mode", ["propagate", "smoother", "iterated"])
 def test_the_vem_tracks_clean_separated_targets_with_every_es_mode(es_mode):
     gt = walkers()
     det = shuffle(gt)

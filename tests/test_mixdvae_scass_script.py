@@ -216,3 +216,25 @@ def test_set_overrides_and_print_config(setup, tmp_path):
     assert_user_error(run(ini, "--set", "VEM.ratio_v_theta=0.02"), "ratio_v_theta", "did you mean ratio_v_theta_x?")
     assert_user_error(run(ini, "--set", "VEM.ratio_v_theta_x=-1"), "(--set)", "ratio_v_theta_x")
     assert not (tmp_path / "out").exists()
+
+
+def test_output_mean_is_the_default_and_wiener_estimates_add_up_to_the_mixture(setup, tmp_path):
+    """``[VEM] output``: absent and ``mean`` give the same run (the paper's output); ``wiener`` writes estimates
+    whose sum is the mixture (the masks sum to one; the iSTFT is linear)."""
+    short = {"Eval.baselines": "", "Eval.metrics": "si_sdr,rmse", "VEM.save_all_iters": False}
+    per_item = {}
+    for output in (None, "mean", "wiener"):
+        out = tmp_path / f"out_{output}"
+        ini = write_ini(tmp_path / f"{output}.ini", setup, **short,
+                        **{"User.save_root": str(out), "VEM.output": output})
+        proc = run(ini)
+        assert proc.returncode == 0, proc.stderr
+        (run_dir,) = out.glob("SC-ASS_*")
+        per_item[output] = pd.read_csv(run_dir / "metrics_per_item.csv")
+        assert json.loads((run_dir / "summary.json").read_text())["settings"]["output"] == (output or "mean")
+    pd.testing.assert_frame_equal(per_item[None], per_item["mean"])
+    assert not per_item["wiener"].equals(per_item["mean"])
+    audio = run_dir / "audio"
+    estimates = sum(sf.read(audio / f"mix_00000_{src}_mixdvae.wav")[0] for src in ("s1_flute", "s2_speech"))
+    mixture = sf.read(audio / "mix_00000_mixture.wav")[0]
+    assert abs(estimates - mixture).max() < 1e-4 * abs(mixture).max()

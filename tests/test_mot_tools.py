@@ -149,13 +149,13 @@ def test_bootstrap_by_hand():
 def test_a_tuned_clutter_class_reaches_the_vem(monkeypatch, sets):
     import utils.mot_experiments as mx
 
-    seen, real_run_vem = [], mx.run_vem
+    seen, real_run_vem = [], mx.run_vem_upsampled
 
-    def fake_run_vem(det, mask, init, dynamics, settings, image_size):
+    def fake_run_vem(det, mask, init, dynamics, settings, image_size, factor):
         seen.append(settings)
-        return real_run_vem(det, mask, init, dynamics, settings, image_size)
+        return real_run_vem(det, mask, init, dynamics, settings, image_size, factor)
 
-    monkeypatch.setattr(mx, "run_vem", fake_run_vem)
+    monkeypatch.setattr(mx, "run_vem_upsampled", fake_run_vem)
     base = mx.reference_vem_settings(REPO / "config" / "cfg_dvae_vem_mot.ini", n_iter=1, init_iter=1)
     spec = mx.MethodSpec("KF-VEM-filter", "kf_filter").with_settings({"clutter_logprob": -10.0, "kind": "x"})
     assert spec.settings()["clutter_logprob"] == -10.0 and spec.kind == "kf_filter"

@@ -7,6 +7,7 @@ under test, not the separation quality.
 
 from __future__ import annotations
 
+import configparser
 import csv
 import json
 
@@ -77,6 +78,26 @@ def test_method_specs_are_typed_and_unknown_settings_are_refused():
             parse_point(bad)
 
 
+def test_the_tools_default_point_is_the_shipped_config():
+    ini = configparser.ConfigParser()
+    ini.read(REPO / "config" / "cfg_dvae_vem_scass.ini")
+    vem, point = ini["VEM"], MixDVAEPoint()
+    assert (point.ratio_v_theta_x, point.output, point.z_mode, point.es_power, point.n_iter, point.mixture_power_db) \
+        == (vem.getfloat("ratio_v_theta_x"), vem["output"], vem["z_mode"], vem["es_power"],
+            vem.getint("N_iter_total"), vem.getfloat("mixture_power_db"))
+    assert point.finetune_lr == 0 and not ini["Training"].getboolean("finetune")
+
+
+def test_rows_saved_before_the_output_setting_are_posterior_mean_rows():
+    old = json.dumps({"kind": "mixdvae", "ratio_v_theta_x": 0.03, "n_iter": 70})
+    renamed = json.dumps({"kind": "mixdvae", "ratio_v_theta_x": 0.03, "n_iter": 70, "output": "mu"})
+    for saved in (old, renamed):
+        assert scass_table.same_settings(saved, scass_table.settings_text("mixdvae", MixDVAEPoint(
+            ratio_v_theta_x=0.03, output="mean")))
+        assert not scass_table.same_settings(saved, scass_table.settings_text("mixdvae", MixDVAEPoint(
+            ratio_v_theta_x=0.03, output="wiener")))
+
+
 def test_static_spectra_in_the_vem_behave_like_fixed_wiener_priors():
     """Two static models, one 10^6 times louder in the low half of the spectrum: its estimate is the mixture
     there (its prior adds nothing to shrink it); in the high half the models are equal, and so are their estimates."""
@@ -115,8 +136,9 @@ def test_table_resumes_and_pairs_against_the_reference(tiny, capsys):
 def test_tuning_gives_both_methods_the_same_budget_and_tests_the_picks_on_held_out_mixtures(tiny):
     out = tiny / "tune"
     common = ["--data", str(tiny / "mix"), "--out", str(out), "--tune", "2", "--ratios", "0.03", "--z-modes",
-              "sample", "--extra", "0.03:sample:1e-4", "--iters", "1,2", "--dvae-flute", str(tiny / "flute.pt"),
-              "--dvae-speech", str(tiny / "speech.pt"), "--atoms", "2", "--betas", "kl,is",
+              "sample", "--extra", "0.03:sample:1e-4", "--outputs", "mean,wiener", "--iters", "1,2",
+              "--dvae-flute", str(tiny / "flute.pt"),
+              "--dvae-speech", str(tiny / "speech.pt"), "--atoms", "2,3", "--betas", "kl,is",
               "--nmf-train-flute", str(tiny / "train_flute"), "--nmf-train-speech", str(tiny / "train_speech"),
               "--nmf-shipped", str(REPO / "model" / "pretrained" / "nmf_surrogate.npz"),
               "--nmf-cache", str(tiny / "nmf_cache")]
@@ -127,9 +149,22 @@ def test_tuning_gives_both_methods_the_same_budget_and_tests_the_picks_on_held_o
     assert not (out / "best.json").exists()      # the NMF grid is still missing
     tune_scass.main([*common, "--methods", "nmf"])
     best = json.loads((out / "best.json").read_text())
-    assert best["budget"] == {"mixdvae": 4, "nmf": 4}
+    assert best["budget"] == {"mixdvae": 8, "nmf": 4 * 2}     # 2 VEM runs x 2 outputs x 2 iteration counts
+    with open(out / "grid_mixdvae.csv", newline="") as f:
+        assert sorted({r["output"] for r in csv.DictReader(f)}) == ["mean", "wiener"]
+    assert f"output={best['best']['mixdvae']['output']}" in best["best"]["mixdvae"]["spec"]
     assert best["held_out_mixtures"] == 1
     held_out = best["held_out"]["held out"]
     assert set(held_out) == {"MixDVAE shipped", "MixDVAE tuned", "NMF shipped", "NMF tuned", "IBM", "Mixture"}
     assert all(r["n"] == 1 for r in held_out.values())
     assert "held-out" in (out / "tuning.md").read_text()
+
+
+def test_a_grid_file_of_an_older_tune_scass_is_rewritten_with_the_output_column(tmp_path):
+    path = tmp_path / "grid_mixdvae.csv"
+    path.write_text("ratio_v_theta_x,z_mode,finetune_lr,n_iter,flute,speech,si_sdr_flute,si_sdr_speech,score,seconds\n"
+                    "0.03,sample,0.0,70,f.pt,s.pt,6.36,2.43,4.4,174\n")
+    (row,) = tune_scass.upgrade_grid(path, "mixdvae")
+    assert row["output"] == "mean" and tune_scass.read_rows(path) == [row]
+    assert next(csv.reader(path.open())) == list(tune_scass.COLUMNS["mixdvae"])
+    assert tune_scass.upgrade_grid(tmp_path / "absent.csv", "mixdvae") == []

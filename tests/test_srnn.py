@@ -258,3 +258,48 @@ def test_loss_weights_the_kl_by_beta_and_the_warmup():
     total, recon, kl = model.loss(x, fwd, beta=0.5, kl_weight=0.4)
     assert torch.allclose(total, recon + 0.2 * kl)
     assert torch.allclose(model.loss(x, fwd, beta=0.5, kl_weight=0.0)[0], recon)
+
+
+def test_gap_masks_are_single_runs_of_the_asked_length_after_two_frames():
+    from model.srnn import gap_mask
+    gaps = gap_mask(500, 60, 0.5, (8, 15), torch.Generator().manual_seed(0))
+    lengths = gaps.sum(1)
+    assert 0.4 < (lengths > 0).float().mean() < 0.6                     # about half the sequences
+    assert lengths[lengths > 0].min() >= 8 and lengths.max() <= 15
+    assert not gaps[:, :2].any()                                          # two frames of history first
+    starts = gaps.int().diff(dim=1).clamp_min(0).sum(1)                   # one run per sequence at most
+    assert starts.max() <= 1
+
+
+def test_a_gap_runs_the_generative_model_on_its_own_outputs_with_a_zero_kl():
+    """Inside a gap the frame is a missed target: z_t from the prior mean (no sampling), the recurrence
+    driven by x̂_t, no KL; outside it, teacher forcing as without gaps."""
+    model = make_srnn(increments=True)
+    x = make_x()
+    gaps = torch.zeros(B, T, dtype=torch.bool)
+    gaps[0, 2:5] = True
+    fwd = model(x, sample_z=False, gaps=gaps)
+    plain = model(x, sample_z=False)
+    assert torch.allclose(fwd["out"][0][1:, :], plain["out"][0][1:, :], atol=1e-5)   # other sequences unchanged
+    assert torch.allclose(fwd["out"][0][0, :2], plain["out"][0][0, :2], atol=1e-5)   # before the gap, too
+    assert torch.allclose(fwd["z_mean"][0, 2:5], fwd["p_mean"][0, 2:5], atol=1e-6)
+    assert torch.allclose(fwd["z_logvar"][0, 2:5], fwd["p_logvar"][0, 2:5], atol=1e-6)
+    assert torch.allclose(fwd["x_in"][0, 2:5], model.to_data(fwd["out"], *model.output_frame(fwd["x_in"]))[0][0, 2:5])
+    assert torch.equal(fwd["x_in"][0, 5:], x[0, 5:])
+    # the step-by-step generative model, fed x until the gap then its own means with prior-mean z
+    state, x_prev, z_prev = None, None, torch.zeros(1, Z)
+    for t in range(5):
+        h = model._h_step(x_prev, None if state is None else state[1], None if state is None else state[0], 1, x)[0]
+        if t < 2:
+            z_t = model.posterior_step(torch.cat([h, model.input_features(x[:1, t], x_prev)], -1), z_prev, False)[0]
+        else:
+            z_t = model.prior_mean(model.mlp_hz_z(torch.cat([h, z_prev], -1)))
+        (mean, _), state = model.step(x_prev, z_t, state)
+        x_prev, z_prev = (x[:1, t] if t < 2 else mean), z_t
+    assert torch.allclose(mean, fwd["x_in"][:1, 4], atol=1e-5)
+
+
+def test_gaps_need_the_causal_encoder():
+    model = make_srnn(backward_g=True)
+    with pytest.raises(ValueError, match="causal encoder"):
+        model(make_x(), gaps=torch.ones(B, T, dtype=torch.bool))

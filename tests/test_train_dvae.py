@@ -116,6 +116,28 @@ def test_resume_continues_the_run(mot_run, tmp_path):
     assert read_checkpoint(run_dir / "latest.pt")["epoch"] == 7
 
 
+def test_warm_start_with_free_running_gaps(mot_run, tmp_path):
+    """init_from starts from the finished run's weights and feature statistics (its validation error, not a
+    random network's, at epoch 0); gap_prob trains through free-running gaps; a different [Network] is
+    refused with the key and the INI named."""
+    ini, _, finished, losses = mot_run
+    sections = read_ini(ini)
+    sections["User"]["save_root"] = tmp_path / "runs"
+    sections["Training"].update(n_epochs=2, ss_start=0, ss_end=0, kl_warmup=False, gap_prob=1.0, gap_min=3,
+                                gap_max=6, init_from=finished / "best.pt")
+    proc, run_dir = train(write_ini(tmp_path / "warm.ini", sections))
+    assert f"weights and feature statistics from {finished / 'best.pt'}" in proc.stdout
+    warm = pd.read_csv(run_dir / "loss.csv")
+    assert warm["val_recon_px"].iloc[0] < 0.8 * losses["val_recon_px"].iloc[0]
+    start, _ = load_dvae(finished / "best.pt")
+    model, _ = load_dvae(run_dir / "best.pt")
+    assert (model.feat_mean == start.feat_mean).all() and (model.delta_std == start.delta_std).all()
+    sections["Network"]["z_dim"] = 3
+    proc = run_script(SCRIPT, write_ini(tmp_path / "other.ini", sections), timeout=300)
+    assert proc.returncode == 2
+    assert "[Training] init_from" in proc.stderr and "z_dim" in proc.stderr
+
+
 # ----------------------------------------------------------------- SC-ASS
 FS = 16000
 

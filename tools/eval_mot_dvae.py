@@ -19,6 +19,10 @@ Every estimator sees the noisy boxes and is scored against the *clean* trajector
   std_ratio), for each ``[VEM] dvae_es``: the paper's E-S recursion, its variance-propagating form, and that
   form followed by the backward pass.
 
+``--gap L`` adds a second table: frames 30..30+L-1 of every trajectory are missing (a long occlusion), and the
+error is measured over those frames only (and over the frames after the gap), for the CV smoother and the
+one-target VEM rows; this is where the dynamics model must carry the track alone.
+
 Columns: ``px`` = mean over frames of the L2 norm over the 4 coordinates (pixels); ``x1 y1 x2 y2`` = RMSE per
 coordinate (pixels); ``z2`` = mean squared z-score of the error under the model's own variance (1 = calibrated,
 > 1 over-confident; the CV smoother uses its posterior variance; blank for estimators without a variance).
@@ -36,6 +40,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.trajectory_dataset import TrajectoryDataset
+from model.fast_srnn import ES_MODES
 from model.kf_vem import kalman_smoother
 from model.vem_mot import SRNNDynamics, VEMSettings, box_sizes, run_vem
 from utils.checkpoint import load_dvae
@@ -77,15 +82,17 @@ def cv_smoother(noisy: torch.Tensor, std: torch.Tensor, accel_ratio: float) -> t
     return mean.permute(2, 0, 1), post_var.permute(2, 0, 1)
 
 
-def one_target_vem(model: torch.nn.Module, noisy: torch.Tensor, ratio: float, es_mode: str, var_scale: float
-                   ) -> tuple[torch.Tensor, torch.Tensor]:
+def one_target_vem(model: torch.nn.Module, noisy: torch.Tensor, ratio: float, es_mode: str, var_scale: float,
+                   missing: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """The DVAE inside a one-target, one-detection VEM (every detection is the source's): (mean, var),
     (B, T, 4) normalised, from the noisy boxes (B, T, 4) normalised; the first noisy box starts the track."""
     T = noisy.shape[1]
     settings = VEMSettings(n_iter=10, init_iter=1, init_subseq_len=T, std_ratio=max(ratio, NOISE_FLOOR),
                            temperature=1.0, log_elbo=False)
     dynamics = SRNNDynamics(model, z_mode="mean", var_scale=var_scale, es_mode=es_mode)
-    det = (noisy * PIXELS)[:, :, None]
+    det = (noisy * PIXELS)[:, :, None].clone()
+    if missing is not None:
+        det[:, missing] = float("nan")
     result = run_vem(det, None, det[:, 0], dynamics, settings)
     return result.tracks[:, :, 0] / PIXELS, result.var[:, :, 0] / PIXELS.square()
 
@@ -110,7 +117,7 @@ def evaluate(clean: torch.Tensor, models: dict[str, torch.nn.Module], ratios=RAT
                 ests[f"{name} one-step"] = model.predict(noisy)
                 ests[f"{name} recon"] = model.reconstruct(noisy)
                 if model.increments:
-                    for es_mode in ("filter", "propagate", "smoother"):
+                    for es_mode in ES_MODES:
                         ests[f"{name} E-S {es_mode} (var x{var_scale:g})"] = one_target_vem(
                             model, noisy, ratio, es_mode, var_scale)
             for est_name, (est, var) in ests.items():
@@ -126,6 +133,37 @@ def evaluate(clean: torch.Tensor, models: dict[str, torch.nn.Module], ratios=RAT
                 continue
             rows.append({"noise_ratio": ratio, "estimator": name, **vals})
     return rows
+
+
+@torch.no_grad()
+def evaluate_gap(clean: torch.Tensor, models: dict[str, torch.nn.Module], gap_len: int, gap_start: int = 30,
+                 ratio: float = 0.03, seed: int = 0, var_scales=(1.0, 4.0)) -> list[dict]:
+    """Rows of {estimator, gap_px, after_px}: errors (px) inside a gap of ``gap_len`` missing frames and over
+    the frames after it, at ``ratio`` noise; every increments DVAE as a one-target VEM for each E-S and
+    variance inflation in ``var_scales``; the CV smoother with each process noise of the grid."""
+    gen = torch.Generator().manual_seed(seed)
+    std = noise_std(clean, ratio)
+    noisy = clean + std * torch.randn(clean.shape, generator=gen)
+    gap = slice(gap_start, gap_start + gap_len)
+
+    def errors(est: torch.Tensor) -> tuple[float, float]:
+        px = torch.linalg.norm((est - clean) * PIXELS, dim=-1)
+        return px[:, gap].mean().item(), px[:, gap.stop:].mean().item()
+
+    seen = noisy.clone()
+    seen_std = std.clone()
+    seen_std[:, gap] = float("inf")                                     # precision 0 inside the gap
+    rows = []
+    for a in CV_ACCEL_GRID:
+        rows.append(("CV smoother", f"q={a}", *errors(cv_smoother(seen, seen_std, a)[0])))
+    for name, model in models.items():
+        if not model.increments:
+            continue
+        for es_mode in ES_MODES:
+            for scale in var_scales:
+                est = one_target_vem(model, noisy, ratio, es_mode, scale, missing=gap)[0]
+                rows.append((f"{name} E-S {es_mode}", f"var x{scale:g}", *errors(est)))
+    return [{"estimator": e, "setting": s, "gap_px": g, "after_px": a} for e, s, g, a in rows]
 
 
 def markdown(rows: list[dict]) -> str:
@@ -147,6 +185,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     ap.add_argument("--var-scale", type=float, default=4.0, help="E-S variance inflation of the one-target VEM rows")
+    ap.add_argument("--gap", type=int, default=0, help="also score a gap of this many missing frames (0 = no)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     models = {}
@@ -160,6 +199,13 @@ def main() -> None:
     print(f"{clean.shape[0]} validation sequences of {args.seq_len} frames, errors in pixels at 1920x1080, "
           "frames 3..T")
     print(markdown(rows))
+    if args.gap:
+        gap_rows = evaluate_gap(clean, models, args.gap)
+        print(f"\ngap of {args.gap} missing frames (30..{29 + args.gap}) at 3 % noise: error inside the gap / after it")
+        print("| estimator | setting | gap px | after px |\n|---|---|---|---|")
+        for r in gap_rows:
+            print(f"| {r['estimator']} | {r['setting']} | {r['gap_px']:.2f} | {r['after_px']:.2f} |")
+        rows = rows + [{"gap_len": args.gap, **r} for r in gap_rows]
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
 

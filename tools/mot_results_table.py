@@ -27,6 +27,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
+from model.fast_srnn import ES_MODES  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
 from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, bootstrap_ci, load_split, parse_dvae, \
     reference_vem_settings, score_samples  # noqa: E402
@@ -109,10 +110,11 @@ def run(args: argparse.Namespace) -> dict:
     base = reference_vem_settings(args.config, n_iter=args.n_iter, init_iter=args.init_iter,
                                   clutter_logprob=args.clutter_logprob)
     specs = method_specs(args, base)
-    runner = MethodRunner(base, args.batch_size, args.seed)
+    runner = MethodRunner(base, args.batch_size, args.seed, args.upsample)
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
     results = {"num_boot": args.num_boot, "seed": args.seed, "split": args.split,
-               "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio},
+               "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio,
+                       "upsample": args.upsample},
                "sets": {}}
     for name in names:
         data = args.root / name / args.split
@@ -147,12 +149,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--init-len", type=int, default=None, help="init_subseq_len (default: --config)")
     ap.add_argument("--z-mode", choices=("sample", "mean"), default="sample")
     ap.add_argument("--var-scale", type=float, default=1.0, help="MixDVAE dvae_var_scale")
-    ap.add_argument("--dvae-es", choices=("filter", "propagate", "smoother"), default="filter", help="MixDVAE dvae_es")
+    ap.add_argument("--dvae-es", choices=ES_MODES, default="filter", help="MixDVAE dvae_es")
     ap.add_argument("--accel", type=float, default=0.01, help="KF-VEM accel_std_ratio")
     ap.add_argument("--config", default="config/cfg_dvae_vem_mot.ini")
     ap.add_argument("--n-iter", type=int, default=None)
     ap.add_argument("--init-iter", type=int, default=None)
     ap.add_argument("--clutter-logprob", type=float, default=None)
+    ap.add_argument("--upsample", type=int, default=1,
+                    help="run every VEM at this many times the data's frame rate (model/frame_rate.py)")
     ap.add_argument("--batch-size", type=int, default=300)
     ap.add_argument("--iou-threshold", type=float, default=0.5)
     ap.add_argument("--num-boot", type=int, default=1000)

@@ -29,6 +29,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.mot_dataset import MOTSampleDataset, collate_mot
+from model.fast_srnn import ES_MODES
 from model.kf_vem import KalmanDynamics
 from model.sort_tracker import sort_track
 from model.vem_mot import SRNNDynamics, VEMSettings, run_vem
@@ -94,7 +95,7 @@ def main() -> None:
     ap.add_argument("--init-subseq-len", type=int, default=30)
     ap.add_argument("--z-mode", default="sample")
     ap.add_argument("--var-scale", type=float, default=1.0)
-    ap.add_argument("--dvae-es", choices=("filter", "propagate", "smoother"), default="filter")
+    ap.add_argument("--dvae-es", choices=ES_MODES, default="filter")
     ap.add_argument("--kf-tau", type=float, default=0.1)
     ap.add_argument("--kf-init-subseq-len", type=int, default=30)
     ap.add_argument("--kf-accel", type=float, default=0.01)

@@ -7,7 +7,8 @@ method and mixture here, the VEM about 0.3 s, and the comparisons are about SI-S
 
 - :class:`MixDVAEPoint` runs ``model.vem_scass.run_vem``; with ``snapshots`` one VEM run scores
   several iteration counts (iteration ``i`` of a longer run is exactly an ``i``-iteration run: the
-  same seed draws the same samples, and nothing in an iteration looks ahead).
+  same seed draws the same samples, and nothing in an iteration looks ahead), and with ``outputs``
+  several output modes (``model.scass_output``: post-processing of the same posterior).
 - :class:`NMFPoint` learns (and caches) supervised NMF dictionaries with ``model.nmf``, on the same
   trimmed training frames as ``mixdvae_scass.py``.
 - :class:`StaticSpectrum` is a trivial source model for the VEM: one fixed variance spectrum, the mean
@@ -34,6 +35,7 @@ from torch import Tensor  # noqa: E402
 from data.mixture_dataset import MixtureDataset, collate  # noqa: E402
 from model.nmf import SupervisedNMF  # noqa: E402
 from model.oracle import ibm_estimates  # noqa: E402
+from model.scass_output import OUTPUTS, source_estimates  # noqa: E402
 from model.vem_scass import VEMSettings, run_vem  # noqa: E402
 from utils.audio_metrics import si_sdr  # noqa: E402
 from utils.checkpoint import load_dvae  # noqa: E402
@@ -145,16 +147,18 @@ def static_spectrum(train_dir: str | Path, stft: STFT) -> StaticSpectrum:
 # --------------------------------------------------------------------------- MixDVAE
 @dataclass(frozen=True)
 class MixDVAEPoint:
-    """Settings of one MixDVAE run (``[VEM]`` / ``[Training]`` keys of ``mixdvae_scass.py``).
+    """Settings of one MixDVAE run (``[VEM]`` / ``[Training]`` keys of ``mixdvae_scass.py``); the defaults are
+    those of ``config/cfg_dvae_vem_scass.ini`` (``ratio_v_theta_x`` 0.1 and the Wiener output since the equal
+    tuning with the output mode; the paper's settings are ``ratio_v_theta_x=0.03,output=mean``).
 
     ``finetune_lr`` 0 means no fine-tuning; otherwise one Adam step per VEM iteration at this
     learning rate (so the number of fine-tuning steps is ``n_iter``). ``flute`` / ``speech`` are
     checkpoints, or ``static`` for :class:`StaticSpectrum` of that source's training audio.
-    ``output`` is what is resynthesised: ``mu``, the VEM's posterior means (§6, the method as
-    specified), or ``wiener``, see :func:`wiener_output`.
+    ``output`` is ``[VEM] output``: ``mean``, the VEM's posterior means (§6, the method as specified),
+    or ``wiener``, the mixture masked by the posterior powers (``model.scass_output``).
     """
 
-    ratio_v_theta_x: float = 0.03
+    ratio_v_theta_x: float = 0.1
     z_mode: str = "sample"
     finetune_lr: float = 0.0
     n_iter: int = 70
@@ -164,7 +168,7 @@ class MixDVAEPoint:
     speech: str = DEFAULT_DVAES[1]
     train_flute: str = DEFAULT_TRAIN[0]
     train_speech: str = DEFAULT_TRAIN[1]
-    output: str = "mu"
+    output: str = "wiener"
 
     def options(self, n_iter: int | None = None) -> VEMSettings:
         return VEMSettings(n_iter=n_iter or self.n_iter, ratio_v_theta_x=self.ratio_v_theta_x, z_mode=self.z_mode,
@@ -210,44 +214,34 @@ class ModelCache:
         return model
 
 
-def wiener_output(x: Tensor, mu: Tensor, v: Tensor) -> Tensor:
-    """Mixture-consistent estimates from the VEM posterior: ``x * P_n / sum_m P_m`` with ``P = |mu|^2 + v``.
-
-    Not part of §6: the VEM's sources need not add up to the mixture, and its means are shrunk towards
-    0 wherever the prior variance is small. Masking the mixture with the posterior powers keeps every
-    bin's total and only decides how it is shared out.
-
-    Shape: x (B, T, F) complex; mu (B, N, T, F) complex; v (B, N, T, F) -> (B, N, T, F) complex.
-    """
-    power = mu.real.square() + mu.imag.square() + v
-    return x[:, None] * power / power.sum(dim=1, keepdim=True).clamp_min(1e-30)
-
-
-def mixdvae_scores(point: MixDVAEPoint, data: MixtureSet, models: ModelCache, snapshots=(), seed: int = 0,
-                   batch_size: int = 64) -> dict[int, np.ndarray]:
-    """SI-SDR (B, N) of MixDVAE after ``point.n_iter`` iterations and after every iteration in ``snapshots``.
+def mixdvae_scores(point: MixDVAEPoint, data: MixtureSet, models: ModelCache, snapshots=(), outputs=(),
+                   seed: int = 0, batch_size: int = 64) -> dict[tuple[str, int], np.ndarray]:
+    """SI-SDR (B, N) of MixDVAE per (output, iterations): ``point.output`` and every mode in ``outputs``, each
+    after ``point.n_iter`` iterations and after every iteration count in ``snapshots``, all from one VEM run.
 
     Batches of ``batch_size`` in name order after ``torch.manual_seed(seed)``: the same draws as
     ``mixdvae_scass.py`` with ``[Training] seed`` and ``[DataFrame] batch_size``.
     """
-    if point.output not in ("mu", "wiener"):
-        raise UserError(f"MixDVAE output must be mu or wiener, got {point.output!r}")
+    modes = sorted({point.output, *outputs})
+    if any(m not in OUTPUTS for m in modes):
+        raise UserError(f"MixDVAE output must be one of {', '.join(OUTPUTS)}, got {', '.join(modes)}")
     dvaes = [models.source_model(point.flute, point.train_flute),
              models.source_model(point.speech, point.train_speech)]
     if point.finetune_lr > 0 and any(isinstance(m, StaticSpectrum) for m in dvaes):
         raise UserError("fine-tuning needs two DVAEs; a static source model has nothing to fine-tune")
     wanted = sorted({point.n_iter, *snapshots})
-    spectra: dict[int, list[Tensor]] = {i: [] for i in wanted}
+    spectra: dict[tuple[str, int], list[Tensor]] = {(m, i): [] for m in modes for i in wanted}
     torch.manual_seed(seed)
     for start in range(0, len(data.names), batch_size):
         x = data.mix_stft[start:start + batch_size]
 
         def keep(i, mu, v, eta, x=x):
-            if i + 1 in spectra:
-                spectra[i + 1].append(wiener_output(x, mu, v) if point.output == "wiener" else mu.detach().clone())
+            if i + 1 in wanted:
+                for m in modes:
+                    spectra[m, i + 1].append(source_estimates(x, mu, v, m).detach().clone())
 
         run_vem(dvaes, x, point.options(wanted[-1]), on_iteration=keep)
-    return {i: score_spectra(data, torch.cat(s), models.stft) for i, s in spectra.items()}
+    return {key: score_spectra(data, torch.cat(s), models.stft) for key, s in spectra.items()}
 
 
 # --------------------------------------------------------------------------- NMF
@@ -328,7 +322,7 @@ def parse_point(text: str) -> tuple[str, str, MixDVAEPoint | NMFPoint | None]:
 def run_point(kind: str, point, data: MixtureSet, models: ModelCache, seed: int = 0) -> np.ndarray:
     """SI-SDR (B, N) of one method point on ``data``."""
     if kind == "mixdvae":
-        return mixdvae_scores(point, data, models, seed=seed)[point.n_iter]
+        return mixdvae_scores(point, data, models, seed=seed)[point.output, point.n_iter]
     if kind == "nmf":
         return nmf_scores(point, data, models)
     if kind == "ibm":

@@ -8,7 +8,8 @@
 
 A method is ``LABEL=KIND[,key=value,...]``, KIND one of mixdvae, nmf, ibm, mixture; the keys are the fields
 of ``tools/scass_runs.MixDVAEPoint`` / ``NMFPoint`` (e.g. ``mixdvae,ratio_v_theta_x=0.1,speech=static``,
-``nmf,train_flute=data/generated/surrogate_broad_flute/train``). Defaults are the shipped ones.
+``nmf,train_flute=data/generated/surrogate_broad_flute/train``). Defaults are the shipped ones
+(``config/cfg_dvae_vem_scass.ini``; the paper's MixDVAE is ``mixdvae,ratio_v_theta_x=0.03,output=mean``).
 
 Writes to ``--out``: ``items.csv`` (one row per set, method and mixture: SI-SDR of flute and speech; rows
 already there for the same method settings are not recomputed, so an interrupted run resumes, and sets or
@@ -58,9 +59,16 @@ def read_items(path: Path) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+LEGACY = {"output": "mean", "ratio_v_theta_x": 0.03}   # MixDVAE rows saved before these were settings or defaults
+
+
 def same_settings(saved: str, current: str) -> bool:
-    """Rows written before a setting existed hold its default (an older items.csv stays usable)."""
+    """Rows written before a setting existed hold its default of then (an older items.csv stays usable): MixDVAE
+    rows without ``output`` (or with ``mu``, its first name) used the posterior means."""
     saved, current = json.loads(saved), json.loads(current)
+    if saved["kind"] == "mixdvae":
+        saved = {**LEGACY, **saved}
+        saved["output"] = "mean" if saved["output"] == "mu" else saved["output"]
     cls = KINDS.get(current["kind"])
     defaults = {"kind": current["kind"], **(asdict(cls()) if cls is not None else {})}
     return {**defaults, **saved} == {**defaults, **current}

@@ -157,6 +157,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--n-iter", type=int, default=None, help="N_iter_total (default: --config)")
     ap.add_argument("--init-iter", type=int, default=None, help="init_iter_number (default: --config)")
     ap.add_argument("--clutter-logprob", type=float, default=None, help="clutter class for every method")
+    ap.add_argument("--upsample", type=int, default=1,
+                    help="run every VEM at this many times the data's frame rate (model/frame_rate.py)")
     ap.add_argument("--batch-size", type=int, default=300)
     ap.add_argument("--iou-threshold", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
@@ -196,7 +198,7 @@ def main(argv=None) -> None:
     grid_path = args.out / "grid.csv"
     rows = read_grid(grid_path)
     done = {row_key(r) for r in rows}
-    runner = MethodRunner(base, args.batch_size, args.seed)
+    runner = MethodRunner(base, args.batch_size, args.seed, args.upsample)
     new_file = not grid_path.is_file()
     with grid_path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(GRID_COLUMNS))
@@ -234,7 +236,7 @@ def main(argv=None) -> None:
     (args.out / "best.md").write_text(table)
     summary = {"data": str(args.data), "grid_points_per_method": sizes, "selected_by": "validation IDF1",
                "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio,
-                       "clutter_logprob": base.clutter_logprob},
+                       "clutter_logprob": base.clutter_logprob, "upsample": args.upsample},
                "grids": {"taus": args.taus, "init_lens": args.init_lens, "z_modes": args.z_modes,
                          "var_scales": args.var_scales, "dvae_es": args.dvae_es,
                          "accels": args.accels},

@@ -7,7 +7,8 @@ gets the same number of configurations, checked unless ``--allow-unequal``):
 
 - MixDVAE: ``--ratios`` (``ratio_v_theta_x``) x ``--z-modes``, plus the runs ``--extra RATIO:Z_MODE:LR,...``
   (LR > 0 fine-tunes the DVAEs: one Adam step per VEM iteration, so the steps are the iterations), each
-  scored after every iteration count in ``--iters`` (one VEM run gives them all);
+  scored with every ``--outputs`` mode (``[VEM] output``) after every iteration count in ``--iters`` (one
+  VEM run gives them all);
 - NMF: ``--atoms`` x ``--betas`` dictionaries (learned on ``--nmf-train-flute/speech``, cached), each
   separated with every count in ``--sep-iters``.
 
@@ -37,14 +38,15 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from model.scass_output import OUTPUTS  # noqa: E402
 from tools import scass_table  # noqa: E402
 from tools.scass_runs import ModelCache, MixDVAEPoint, NMFPoint, load_set, mixdvae_scores, nmf_scores, \
     reference_stft  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
 
 METHODS = ("mixdvae", "nmf")
-COLUMNS = {"mixdvae": ("ratio_v_theta_x", "z_mode", "finetune_lr", "n_iter", "flute", "speech", "si_sdr_flute",
-                       "si_sdr_speech", "score", "seconds"),
+COLUMNS = {"mixdvae": ("ratio_v_theta_x", "z_mode", "finetune_lr", "output", "n_iter", "flute", "speech",
+                       "si_sdr_flute", "si_sdr_speech", "score", "seconds"),
            "nmf": ("n_components", "beta", "iterations_separation", "train_flute", "train_speech", "si_sdr_flute",
                    "si_sdr_speech", "score", "seconds")}
 
@@ -90,7 +92,7 @@ def nmf_dictionaries(args) -> list[NMFPoint]:
 
 
 def budgets(args) -> dict[str, int]:
-    return {"mixdvae": len(mixdvae_runs(args)) * len(args.iters),
+    return {"mixdvae": len(mixdvae_runs(args)) * len(args.outputs) * len(args.iters),
             "nmf": len(nmf_dictionaries(args)) * len(args.sep_iters)}
 
 
@@ -102,8 +104,9 @@ def read_rows(path: Path) -> list[dict]:
 
 
 def mixdvae_key(row: dict) -> tuple:
-    return (f"{float(row['ratio_v_theta_x']):g}", row["z_mode"], f"{float(row['finetune_lr']):g}", int(row["n_iter"]),
-            row["flute"], row["speech"])
+    """Rows of grid files written before ``output`` existed are posterior-mean rows."""
+    return (f"{float(row['ratio_v_theta_x']):g}", row["z_mode"], f"{float(row['finetune_lr']):g}",
+            row.get("output") or "mean", int(row["n_iter"]), row["flute"], row["speech"])
 
 
 def nmf_key(row: dict) -> tuple:
@@ -111,10 +114,27 @@ def nmf_key(row: dict) -> tuple:
             row["train_speech"])
 
 
+def upgrade_grid(path: Path, method: str) -> list[dict]:
+    """The rows of a grid file, rewritten first with today's columns if an older tune_scass wrote it (MixDVAE
+    rows from before ``output`` existed are posterior-mean rows)."""
+    if not path.is_file():
+        return []
+    rows = read_rows(path)
+    with path.open(newline="") as f:
+        header = next(csv.reader(f), [])
+    if header and header != list(COLUMNS[method]):
+        rows = [{"output": "mean", **r} for r in rows] if method == "mixdvae" else rows
+        with path.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=list(COLUMNS[method]))
+            writer.writeheader()
+            writer.writerows(rows)
+    return rows
+
+
 def run_grid(method: str, args, data, models: ModelCache) -> None:
     """Score every configuration of ``method`` not yet in its grid file."""
     path = args.out / f"grid_{method}.csv"
-    done = {(mixdvae_key if method == "mixdvae" else nmf_key)(r) for r in read_rows(path)}
+    done = {(mixdvae_key if method == "mixdvae" else nmf_key)(r) for r in upgrade_grid(path, method)}
     new_file = not path.is_file()
     with path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(COLUMNS[method]))
@@ -131,17 +151,18 @@ def run_grid(method: str, args, data, models: ModelCache) -> None:
             runs = mixdvae_runs(args)
             for i, point in enumerate(runs):
                 rows = [{"ratio_v_theta_x": point.ratio_v_theta_x, "z_mode": point.z_mode,
-                         "finetune_lr": point.finetune_lr, "n_iter": n, "flute": point.flute, "speech": point.speech}
-                        for n in args.iters]
+                         "finetune_lr": point.finetune_lr, "output": m, "n_iter": n, "flute": point.flute,
+                         "speech": point.speech} for m in args.outputs for n in args.iters]
                 if all(mixdvae_key({k: str(v) for k, v in r.items()}) in done for r in rows):
                     continue
                 t0 = time.perf_counter()
-                scores = mixdvae_scores(point, data, models, snapshots=args.iters, seed=args.seed)
+                scores = mixdvae_scores(point, data, models, snapshots=args.iters, outputs=args.outputs,
+                                        seed=args.seed)
                 seconds = time.perf_counter() - t0
                 for row in rows:
-                    row.update(_score_columns(scores[row["n_iter"]]), seconds=round(seconds, 1))
+                    row.update(_score_columns(scores[row["output"], row["n_iter"]]), seconds=round(seconds, 1))
                     write(row, f"{i + 1}/{len(runs)} ratio {point.ratio_v_theta_x:g} z {point.z_mode} "
-                               f"finetune lr {point.finetune_lr:g} iters {row['n_iter']}")
+                               f"finetune lr {point.finetune_lr:g} output {row['output']} iters {row['n_iter']}")
             return
         dictionaries = nmf_dictionaries(args)
         for i, point in enumerate(dictionaries):
@@ -167,8 +188,9 @@ def grid_rows(method: str, args) -> list[dict] | None:
     rows = read_rows(args.out / f"grid_{method}.csv")
     if method == "mixdvae":
         wanted = {mixdvae_key({"ratio_v_theta_x": str(p.ratio_v_theta_x), "z_mode": p.z_mode,
-                               "finetune_lr": str(p.finetune_lr), "n_iter": str(n), "flute": p.flute,
-                               "speech": p.speech}) for p in mixdvae_runs(args) for n in args.iters}
+                               "finetune_lr": str(p.finetune_lr), "output": m, "n_iter": str(n), "flute": p.flute,
+                               "speech": p.speech}) for p in mixdvae_runs(args) for m in args.outputs
+                  for n in args.iters}
         key = mixdvae_key
     else:
         wanted = {nmf_key({"n_components": str(p.n_components), "beta": p.beta, "iterations_separation": str(n),
@@ -183,7 +205,8 @@ def method_text(method: str, row: dict) -> str:
     """The tuned configuration as a ``tools/scass_table.py --method`` spec."""
     if method == "mixdvae":
         return (f"mixdvae,ratio_v_theta_x={row['ratio_v_theta_x']},z_mode={row['z_mode']},"
-                f"finetune_lr={row['finetune_lr']},n_iter={row['n_iter']},flute={row['flute']},speech={row['speech']}")
+                f"finetune_lr={row['finetune_lr']},output={row.get('output') or 'mean'},n_iter={row['n_iter']},"
+                f"flute={row['flute']},speech={row['speech']}")
     return (f"nmf,n_components={row['n_components']},beta={row['beta']},"
             f"iterations_separation={row['iterations_separation']},train_flute={row['train_flute']},"
             f"train_speech={row['train_speech']}")
@@ -220,7 +243,7 @@ def report(args, num_mixtures: int) -> None:
     sizes = budgets(args)
     summary = {"data": str(args.data), "tuning_mixtures": args.tune, "held_out_mixtures": num_mixtures - args.tune,
                "selected_by": "mean SI-SDR of both sources on the tuning mixtures", "budget": sizes,
-               "grids": {"ratios": args.ratios, "z_modes": args.z_modes, "extra": args.extra,
+               "grids": {"ratios": args.ratios, "z_modes": args.z_modes, "extra": args.extra, "outputs": args.outputs,
                          "iters": args.iters, "atoms": args.atoms, "betas": args.betas, "sep_iters": args.sep_iters},
                "best": {m: {**best[m], "spec": method_text(m, best[m])} for m in METHODS},
                "held_out": json.loads((held_out / "table.json").read_text())["results"]}
@@ -243,10 +266,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, required=True, help="output directory")
     ap.add_argument("--tune", type=int, default=40, help="the first TUNE mixtures tune, the rest are held out")
     ap.add_argument("--methods", type=words, default=list(METHODS), help="grids to fill in this process")
-    ap.add_argument("--ratios", type=floats, default=floats("0.01,0.03,0.1,0.3"), help="MixDVAE ratio_v_theta_x")
+    ap.add_argument("--ratios", type=floats, default=floats("0.03,0.1,0.3"), help="MixDVAE ratio_v_theta_x")
     ap.add_argument("--z-modes", type=words, default=["sample"], help="MixDVAE z_mode")
-    ap.add_argument("--extra", type=extra_runs, default=extra_runs("0.1:mean:0,0.1:sample:1e-4"),
-                    help="further MixDVAE runs RATIO:Z_MODE:LR (LR > 0: fine-tuning at that learning rate)")
+    ap.add_argument("--extra", type=extra_runs, default=[],
+                    help="further MixDVAE runs RATIO:Z_MODE:LR (LR > 0: fine-tuning at that learning rate), "
+                         "e.g. 0.1:mean:0,0.1:sample:1e-4")
+    ap.add_argument("--outputs", type=words, default=list(OUTPUTS), help="MixDVAE output ([VEM] output)")
     ap.add_argument("--iters", type=ints, default=ints("40,70"), help="MixDVAE N_iter_total")
     ap.add_argument("--dvae-flute", default="model/pretrained/flute_srnn.pt")
     ap.add_argument("--dvae-speech", default="model/pretrained/speech_srnn.pt")
@@ -268,6 +293,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UserError(f"--methods: cannot tune {', '.join(bad)}; choose from {', '.join(METHODS)}")
     if any(z not in ("sample", "mean") for z in args.z_modes):
         raise UserError(f"--z-modes: expected sample and/or mean, got {args.z_modes}")
+    if not args.outputs or any(m not in OUTPUTS for m in args.outputs):
+        raise UserError(f"--outputs: expected some of {', '.join(OUTPUTS)}, got {args.outputs}")
     if any(b not in ("kl", "is") for b in args.betas):
         raise UserError(f"--betas: expected kl and/or is, got {args.betas}")
     if not (args.ratios and args.z_modes and args.iters and args.atoms and args.betas and args.sep_iters):

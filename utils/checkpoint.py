@@ -103,3 +103,14 @@ def load_dvae(path: str | Path, network: dict | None = None, stft: dict | None =
     load_weights(model, state, path)
     model.eval()
     return model, ckpt
+
+
+def init_from(model: SRNN, path: str | Path, network: dict, where: str) -> None:
+    """Copy weights and feature statistics of the checkpoint ``path`` into ``model`` (a warm start); the
+    checkpoint's [Network] must equal ``network`` (a UserError naming the key and ``where`` otherwise)."""
+    path = Path(path)
+    ckpt = read_checkpoint(path)
+    check_matches(ckpt, path, network, where=where)
+    state = dict(ckpt["model"])
+    state.setdefault("delta_std", model.delta_std)
+    load_weights(model, state, path)

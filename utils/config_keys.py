@@ -74,6 +74,14 @@ TRAIN = [
     Key("Training", "input_noise", "float", 0.0,
         help="MOT: feed boxes with noise std U(0, input_noise) x box size, score against the clean ones "
              "(denoising pre-training; 0 = off, the reference)", low=0.0, high=1.0),
+    Key("Training", "gap_prob", "float", 0.0,
+        help="MOT: from ss_start on, each training sequence gets, with this probability, one free-running gap "
+             "(a missed target: prior z, own predictions drive the recurrence; causal encoder only; 0 = off, "
+             "the reference)", low=0.0, high=1.0),
+    Key("Training", "gap_min", "int", 8, help="shortest free-running gap, frames", low=1),
+    Key("Training", "gap_max", "int", 15, help="longest free-running gap, frames", low=1),
+    Key("Training", "init_from", "path", "",
+        help="start from this checkpoint's weights and feature statistics (same [Network]; empty = random)"),
     Key("Training", "seed", "int", 128, help="random seed", low=0),
     Key("Training", "num_threads", "int", 0, help="torch CPU threads (0 = torch default)", low=0),
     Key("Training", "continue_train", "bool", False, help="resume the run in resume_dir"),

@@ -42,6 +42,10 @@ VEM_MOT = [
         help="a sample stops iterating once its assignments eta change by at most this (largest absolute change) "
              "in 2 iterations in a row; N_iter_total and init_iter_number become caps; 0 = always run them all",
         low=0.0, high=1.0),
+    Key("VEM", "upsample", "int", 1,
+        help="run every VEM at this many times the data's frame rate (missing frames in between; results at "
+             "the data's frames): for data recorded at 1/upsample of the rate the DVAE was trained on",
+        low=1, high=16),
     Key("VEM", "assignment_temperature", "float", 0.1,
         help="tau, weight of the quadratic term of E-W (5.2); calibrated on a validation set (README)",
         low=1e-6, high=1e6),
@@ -53,8 +57,9 @@ VEM_MOT = [
         low=1e-6, high=1e6),
     Key("VEM", "dvae_es", "choice", "filter",
         help="E-S (5.4): filter = the paper's recursion; propagate = the prior variance also carries "
-             "Var(s_{t-1}); smoother = propagate + a backward pass (increments DVAEs only)",
-        choices=("filter", "propagate", "smoother")),
+             "Var(s_{t-1}); smoother = propagate + a backward pass; iterated = smoother with h_t driven by "
+             "the means E-Z saw (all but filter: increments DVAEs only)",
+        choices=("filter", "propagate", "smoother", "iterated")),
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
     Key("VEM", "update_phi", "bool", False, help="re-estimate the observation variances every iteration (5.6)"),

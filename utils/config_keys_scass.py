@@ -14,6 +14,7 @@ from utils.config_keys import NETWORK, STFT, USER_COMMON
 BASELINES = ("nmf", "ibm", "mixture")
 METRICS = ("si_sdr", "pesq", "estoi", "sdr", "sir", "sar", "rmse")
 SOURCE_NAMES = ("flute", "speech")   # s1, s2
+OUTPUTS = ("mean", "wiener")         # [VEM] output, model/scass_output.py
 
 VEM_SCASS = [
     *USER_COMMON,
@@ -43,6 +44,11 @@ VEM_SCASS = [
         choices=("sample", "expected")),
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (6.4) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
+    Key("VEM", "output", "choice", "mean",
+        help="what is resynthesised: mean = the posterior means of q(s) (the paper); wiener = the mixture STFT "
+             "masked by the posterior powers (squared mean + variance), so the sources add up to the mixture "
+             "(not in the paper; model/scass_output.py)",
+        choices=OUTPUTS),
     Key("VEM", "save_all_iters", "bool", True,
         help="score the estimates after every iteration on the first batch (metric-per-iteration figure)"),
     Key("Training", "use_cuda", "bool", False, help="use CUDA when available"),

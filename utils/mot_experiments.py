@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from data.mot_dataset import MOTSampleDataset, collate_mot
+from model.frame_rate import run_vem_upsampled
 from model.kf_vem import KalmanDynamics
-from model.vem_mot import SRNNDynamics, VEMSettings, run_vem
+from model.vem_mot import SRNNDynamics, VEMSettings
 from utils.checkpoint import load_dvae
 from utils.errors import UserError
 from utils.mot_eval import IOU_THRESHOLD, hota_per_sample, mot_counts
@@ -117,8 +118,8 @@ def load_split(data_dir: str | Path) -> dict:
 class MethodRunner:
     """Runs :class:`MethodSpec` s on batches; loads each DVAE checkpoint once."""
 
-    def __init__(self, base: VEMSettings, batch_size: int = 300, seed: int = 0):
-        self.base, self.batch_size, self.seed = base, batch_size, seed
+    def __init__(self, base: VEMSettings, batch_size: int = 300, seed: int = 0, upsample: int = 1):
+        self.base, self.batch_size, self.seed, self.upsample = base, batch_size, seed, upsample
         self.models: dict[str, torch.nn.Module] = {}
 
     def model(self, path: str):
@@ -148,7 +149,8 @@ class MethodRunner:
             if spec.kind == "sort":
                 out.append(sort_track(det, mask, init).numpy())
             else:
-                result = run_vem(det, mask, init, self.dynamics(spec), settings, batch["image_size"][sl])
+                result = run_vem_upsampled(det, mask, init, self.dynamics(spec), settings, batch["image_size"][sl],
+                                           self.upsample)
                 out.append(result.tracks.numpy())
         return np.concatenate(out)
 
