@@ -80,3 +80,30 @@ def tiny_mot_sections(data_dir: Path, save_root: Path) -> dict[str, dict[str, ob
                      "which_epoch": "latest"},
         "DataFrame": {"batch_size": 32, "shuffle": True, "sequence_len": 20},
     }
+
+
+def write_tiny_scass(root: Path, network: dict, stft: dict, make_s1, make_s2, num_mix: int, length: int,
+                     mix_dir: str = "mixtures", train_len: int | None = None) -> Path:
+    """A tiny separation tree under ``root``: two untrained IS-head DVAEs (flute.pt, speech.pt), ``num_mix``
+    mixtures ``make_s1 + make_s2`` of ``length`` samples in ``root/mix_dir`` (npz, 0 dB), and two training wavs
+    per source (``train_len`` samples, default one second) in ``root/train_flute`` and ``root/train_speech``.
+    ``make_*(rng, n)`` draw from one seeded generator, in that order."""
+    import soundfile as sf
+
+    from utils.checkpoint import build_srnn, save_checkpoint
+
+    fs = stft["fs"]
+    torch.manual_seed(0)
+    for name in ("flute", "speech"):
+        save_checkpoint(root / f"{name}.pt", build_srnn(network, "is"), network, stft, epoch=0)
+    rng = np.random.default_rng(0)
+    (root / mix_dir).mkdir()
+    for i in range(num_mix):
+        s1, s2 = make_s1(rng, length), make_s2(rng, length)
+        np.savez(root / mix_dir / f"mix_{i:05d}.npz", mixture=s1 + s2, s1=s1, s2=s2, fs=np.int64(fs),
+                 snr_db=np.float64(0.0))
+    for name, make in (("train_flute", make_s1), ("train_speech", make_s2)):
+        (root / name).mkdir()
+        for i in range(2):
+            sf.write(root / name / f"{i}.wav", make(rng, train_len or fs), fs)
+    return root

@@ -246,26 +246,11 @@ def test_a_failing_rank_stops_the_job_with_one_line_and_no_run_directory(mot_eva
 def scass_eval(tmp_path_factory):
     """Two tiny untrained DVAEs and 4 synthetic mixtures in batches of 1 (ranks 0, 1, 0, 1), the first 2
     written as audio examples; separated by one plain process and by torchrun with 2 processes."""
-    import soundfile as sf
-
-    from tests.test_mixdvae_scass_script import FS, LENGTH, NETWORK, STFT_SECTION, flute, speech
+    from tests.conftest import write_tiny_scass
+    from tests.test_mixdvae_scass_script import LENGTH, NETWORK, STFT_SECTION, flute, speech
     from tests.test_mixdvae_scass_script import write_ini as scass_ini
-    from utils.checkpoint import build_srnn, save_checkpoint
 
-    root = tmp_path_factory.mktemp("ddp_scass")
-    torch.manual_seed(0)
-    for name in ("flute", "speech"):
-        save_checkpoint(root / f"{name}.pt", build_srnn(NETWORK, "is"), NETWORK, STFT_SECTION, epoch=0)
-    rng = np.random.default_rng(0)
-    (root / "mixtures").mkdir()
-    for i in range(4):
-        s1, s2 = flute(rng, LENGTH), speech(rng, LENGTH)
-        np.savez(root / "mixtures" / f"mix_{i:05d}.npz", mixture=s1 + s2, s1=s1, s2=s2, fs=np.int64(FS),
-                 snr_db=np.float64(0.0))
-    for name, make in (("train_flute", flute), ("train_speech", speech)):
-        (root / name).mkdir()
-        for i in range(2):
-            sf.write(root / name / f"{i}.wav", make(rng, FS), FS)
+    root = write_tiny_scass(tmp_path_factory.mktemp("ddp_scass"), NETWORK, STFT_SECTION, flute, speech, 4, LENGTH)
     runs = {}
     for name, launch in (("one", lambda ini: run_script("mixdvae_scass.py", ini, timeout=300)),
                          ("two", lambda ini: torchrun(2, "mixdvae_scass.py", ini))):

@@ -18,9 +18,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import write_ini_overridden
+from tests.conftest import write_ini_overridden, write_tiny_scass
 import soundfile as sf
-import torch
 
 from utils.checkpoint import build_srnn, save_checkpoint
 
@@ -72,20 +71,7 @@ def write_ini(path: Path, root: Path, **overrides) -> Path:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("scass")
-    torch.manual_seed(0)
-    for name in ("flute", "speech"):
-        save_checkpoint(root / f"{name}.pt", build_srnn(NETWORK, "is"), NETWORK, STFT_SECTION, epoch=0)
-    rng = np.random.default_rng(0)
-    (root / "mixtures").mkdir()
-    for i in range(NUM_MIX):
-        s1, s2 = flute(rng, LENGTH), speech(rng, LENGTH)
-        np.savez(root / "mixtures" / f"mix_{i:05d}.npz", mixture=s1 + s2, s1=s1, s2=s2, fs=np.int64(FS),
-                 snr_db=np.float64(0.0))
-    for name, make in (("train_flute", flute), ("train_speech", speech)):
-        (root / name).mkdir()
-        for i in range(2):
-            sf.write(root / name / f"{i}.wav", make(rng, FS), FS)
-    return root
+    return write_tiny_scass(root, NETWORK, STFT_SECTION, flute, speech, NUM_MIX, LENGTH)
 
 
 def run(ini: Path, *args: str) -> subprocess.CompletedProcess:

@@ -13,15 +13,13 @@ import json
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
 
 from model.vem_scass import VEMSettings, run_vem
-from tests.conftest import REPO
+from tests.conftest import REPO, write_tiny_scass
 from tools import scass_table, tune_scass
 from tools.scass_runs import MixDVAEPoint, NMFPoint, StaticSpectrum, bootstrap_mean, paired_difference, \
     parse_point
-from utils.checkpoint import build_srnn, save_checkpoint
 from utils.errors import UserError
 
 FS = 16000
@@ -44,19 +42,7 @@ def noise(rng, n):
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("scass_tools")
-    torch.manual_seed(0)
-    for name in ("flute", "speech"):
-        save_checkpoint(root / f"{name}.pt", build_srnn(NETWORK, "is"), NETWORK, STFT_SECTION, epoch=0)
-    rng = np.random.default_rng(0)
-    (root / "mix").mkdir()
-    for i in range(3):
-        s1, s2 = tone(rng, LENGTH), noise(rng, LENGTH)
-        np.savez(root / "mix" / f"mix_{i:05d}.npz", mixture=s1 + s2, s1=s1, s2=s2, fs=np.int64(FS))
-    for name, make in (("flute", tone), ("speech", noise)):
-        (root / f"train_{name}").mkdir()
-        for i in range(2):
-            sf.write(root / f"train_{name}" / f"{i}.wav", make(rng, FS // 2), FS)
-    return root
+    return write_tiny_scass(root, NETWORK, STFT_SECTION, tone, noise, 3, LENGTH, mix_dir="mix", train_len=FS // 2)
 
 
 def test_bootstrap_of_a_constant_is_the_constant_and_paired_difference_is_per_mixture():
