@@ -98,11 +98,16 @@ def load_dvae(path: str | Path, network: dict | None = None, stft: dict | None =
         model = build_srnn(ckpt["network"], ckpt["head"])
     except (KeyError, TypeError, ValueError) as err:
         raise UserError(f"checkpoint {str(path)!r} has an unusable [Network] ({type(err).__name__}: {err})") from None
+    load_state(model, ckpt, path)
+    model.eval()
+    return model, ckpt
+
+
+def load_state(model: SRNN, ckpt: dict, path: Path) -> None:
+    """Weights and feature statistics of the checkpoint dict ``ckpt`` (read from ``path``) into ``model``."""
     state = dict(ckpt["model"])
     state.setdefault("delta_std", model.delta_std)        # checkpoints written before increments existed
     load_weights(model, state, path)
-    model.eval()
-    return model, ckpt
 
 
 def init_from(model: SRNN, path: str | Path, network: dict, where: str) -> None:
@@ -111,6 +116,4 @@ def init_from(model: SRNN, path: str | Path, network: dict, where: str) -> None:
     path = Path(path)
     ckpt = read_checkpoint(path)
     check_matches(ckpt, path, network, where=where)
-    state = dict(ckpt["model"])
-    state.setdefault("delta_std", model.delta_std)
-    load_weights(model, state, path)
+    load_state(model, ckpt, path)
