@@ -163,6 +163,30 @@ def evaluate_gap(clean: torch.Tensor, models: dict[str, torch.nn.Module], gap_le
     return [{"estimator": e, "setting": s, "gap_px": g, "after_px": a} for e, s, g, a in rows]
 
 
+@torch.no_grad()
+def paired_cis(clean: torch.Tensor, models: dict[str, torch.nn.Module], ratios=RATIOS[1:], seed: int = 0,
+               num_boot: int = 2000) -> list[dict]:
+    """Per checkpoint and noise level, paired per-sequence differences (px, frames 3..T) with 95 % bootstrap
+    CIs: recon - identity, and one-step - CV one-step (< 0: the DVAE is better), and the share of sequences
+    where the DVAE is better. Same noise draws as :func:`evaluate`."""
+    def per_seq(est: torch.Tensor) -> torch.Tensor:
+        return torch.linalg.norm((est - clean)[:, 2:] * PIXELS, dim=-1).mean(1)
+
+    rows = []
+    for ratio in ratios:
+        gen = torch.Generator().manual_seed(seed)
+        noisy = clean + noise_std(clean, ratio) * torch.randn(clean.shape, generator=gen)
+        idx = torch.randint(0, clean.shape[0], (num_boot, clean.shape[0]), generator=torch.Generator().manual_seed(1))
+        for name, model in models.items():
+            for what, est, ref in (("recon - identity", model.reconstruct(noisy)[0], noisy),
+                                   ("one-step - CV one-step", model.predict(noisy)[0], cv_one_step(noisy))):
+                d = per_seq(est) - per_seq(ref)
+                lo, hi = torch.quantile(d[idx].mean(1), torch.tensor([0.025, 0.975])).tolist()
+                rows.append({"noise_ratio": ratio, "checkpoint": name, "difference": what, "mean_px": d.mean().item(),
+                             "ci_low": lo, "ci_high": hi, "dvae_better_share": (d < 0).float().mean().item()})
+    return rows
+
+
 def markdown(rows: list[dict]) -> str:
     """One markdown table: estimator x noise level."""
     lines = ["| noise | estimator | px | x1 | y1 | x2 | y2 | z² |", "|---|---|---|---|---|---|---|---|"]
@@ -182,6 +206,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the rows as JSON here")
     ap.add_argument("--var-scale", type=float, default=4.0, help="E-S variance inflation of the one-target VEM rows")
+    ap.add_argument("--ci", action="store_true",
+                    help="also print paired recon - identity and one-step - CV differences with 95 %% CIs")
     ap.add_argument("--gap", type=int, default=0, help="also score a gap of this many missing frames (0 = no)")
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -196,6 +222,14 @@ def main() -> None:
     print(f"{clean.shape[0]} validation sequences of {args.seq_len} frames, errors in pixels at 1920x1080, "
           "frames 3..T")
     print(markdown(rows))
+    if args.ci:
+        ci_rows = paired_cis(clean, models, seed=args.seed)
+        print("\npaired per-sequence differences, px (< 0: the DVAE is better), 95 % bootstrap CI")
+        print("| noise | checkpoint | difference | mean | 95 % CI | DVAE better in |\n|---|---|---|---|---|---|")
+        for r in ci_rows:
+            print(f"| {100 * r['noise_ratio']:.0f} % | {r['checkpoint']} | {r['difference']} | {r['mean_px']:+.3f} | "
+                  f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | {100 * r['dvae_better_share']:.1f} % |")
+        rows = rows + ci_rows
     if args.gap:
         gap_rows = evaluate_gap(clean, models, args.gap)
         print(f"\ngap of {args.gap} missing frames (30..{29 + args.gap}) at 3 % noise: error inside the gap / after it")
