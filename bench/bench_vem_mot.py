@@ -1,7 +1,7 @@
 """Throughput and peak memory of the MOT VEM alone.
 
     python bench/bench_vem_mot.py [--batch-sizes 256 1024] [--threads 1] [--checkpoint PATH] [--profile]
-                                  [--no-elbo] [--plain] [--tol TOL] [--config INI] [--compile]
+                                  [--no-elbo] [--plain] [--tol TOL] [--config INI] [--compile] [--repeats 3]
 
 Synthetic 3-target samples of T = 60 frames (data/mot_tracking_data_generation.py, 15 % missed
 detections), the VEM settings of the shipped config (``config/cfg_dvae_vem_mot.ini``: iterations,
@@ -13,7 +13,8 @@ the warm-up time, reported apart from the timed run). The DVAE is the config's `
 else an untrained SRNN of the reference size (the cost barely depends on the weights, the iteration count
 does); the output says which. Each case runs in a fresh process, so its peak resident memory (ru_maxrss) is
 its own; it is reported next to the resident memory just before the VEM starts. Both wall-clock and process
-CPU time are reported: on a shared machine the CPU time is the better measure of the code's own cost.
+CPU time are reported: on a shared machine the CPU time is the better measure of the code's own cost. Each
+case times ``--repeats`` identical runs (same data, same seed) and reports the median.
 """
 
 from __future__ import annotations
@@ -98,23 +99,28 @@ def run_case(batch: int, args) -> dict:
             VEMSettings(n_iter=1, init_iter=1, save_all_iters=False))    # warm-up (allocator, lazy init, compile)
     warmup = time.perf_counter() - warmup
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    wall, cpu = time.perf_counter(), time.process_time()
-    if args.profile:
-        from torch.profiler import ProfilerActivity, profile as torch_profile
+    walls, cpus = [], []
+    for _ in range(1 if args.profile else args.repeats):      # the same run each time (same seed)
+        torch.manual_seed(0)
+        wall, cpu = time.perf_counter(), time.process_time()
+        if args.profile:
+            from torch.profiler import ProfilerActivity, profile as torch_profile
 
-        with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+            with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
+                result = run_vem(data["det"], data["det_mask"], data["init"], dynamics, settings)
+            print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), file=sys.stderr)
+        else:
             result = run_vem(data["det"], data["det_mask"], data["init"], dynamics, settings)
-        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=15), file=sys.stderr)
-    else:
-        result = run_vem(data["det"], data["det_mask"], data["init"], dynamics, settings)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    wall, cpu = float(np.median(walls)), float(np.median(cpus))
     windows = -(-60 // settings.init_subseq_len)
     return {"batch": batch, "T": 60, "N": 3,
             "iterations": f"<= {settings.init_iter} x {windows} windows + <= {settings.n_iter}, tol {settings.tol:g}",
             "mean_iterations": round(float(result.iterations.double().mean()), 2),
             "fast": not args.plain, "compile": args.compile, "warmup_s": round(warmup, 2),
             "log_elbo": settings.log_elbo, "threads": torch.get_num_threads(),
-            "wall_s": round(wall, 2),
+            "repeats": len(walls), "wall_s_each": [round(w, 2) for w in walls], "wall_s": round(wall, 2),
             "cpu_s": round(cpu, 2), "seq_per_s_wall": round(batch / wall, 1), "seq_per_s_cpu": round(batch / cpu, 1),
             "rss_before_MiB": round(rss_before, 1),
             "peak_rss_MiB": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1), "dvae": source}
@@ -131,6 +137,7 @@ def main() -> None:
     ap.add_argument("--tol", type=float, help="convergence tolerance (default: the config's; 0 = fixed counts)")
     ap.add_argument("--compile", action="store_true", help="torch.compile FastSRNN's per-frame E-S step")
     ap.add_argument("--profile", action="store_true", help="torch.profiler table of each case on stderr")
+    ap.add_argument("--repeats", type=int, default=3, help="timed runs per case; the median is reported")
     ap.add_argument("--case", type=int, help=argparse.SUPPRESS)          # internal: run one batch size here
     args = ap.parse_args()
     if args.case is not None:
@@ -141,7 +148,8 @@ def main() -> None:
     rows = []
     for batch in args.batch_sizes:
         cmd = [sys.executable, __file__, "--case", str(batch), "--threads", str(args.threads), "--config",
-               args.config, "--checkpoint", args.checkpoint] + ["--no-elbo"] * args.no_elbo
+               args.config, "--checkpoint", args.checkpoint, "--repeats", str(args.repeats)]
+        cmd += ["--no-elbo"] * args.no_elbo
         cmd += ["--profile"] * args.profile + ["--plain"] * args.plain + ["--compile"] * args.compile
         cmd += ["--tol", str(args.tol)] * (args.tol is not None)
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
@@ -149,7 +157,7 @@ def main() -> None:
             print(out.stderr)
         rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
         r = rows[-1]
-        print(f"batch {batch:5d}: {r['seq_per_s_wall']:7.1f} seq/s wall ({r['wall_s']} s), "
+        print(f"batch {batch:5d}: {r['seq_per_s_wall']:7.1f} seq/s wall (median of {r['repeats']}: {r['wall_s']} s), "
               f"{r['seq_per_s_cpu']:7.1f} seq/s CPU ({r['cpu_s']} s), peak RSS {r['peak_rss_MiB']} MiB "
               f"(before the VEM {r['rss_before_MiB']} MiB), {r['threads']} thread(s); warm-up {r['warmup_s']} s",
               flush=True)

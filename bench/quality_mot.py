@@ -44,10 +44,11 @@ def main() -> None:
     ap.add_argument("--out", help="write the figures and per-sample counts to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    settings, z_mode, var_scale, checkpoint = shipped_settings(args.config, args.tol, log_elbo=False)
+    settings, z_mode, var_scale, es_mode, checkpoint = shipped_settings(args.config, args.tol, log_elbo=False)
     model, source = load_model(str(checkpoint))
     split = load_split(args.data)
-    dynamics = SRNNDynamics(model, z_mode=z_mode, var_scale=var_scale, fast=not args.plain)
+    dynamics = SRNNDynamics(model, z_mode=z_mode, var_scale=var_scale, fast=not args.plain,
+                            es_mode=es_mode if model.increments else "filter")
     torch.manual_seed(args.seed)
     tracks, iterations = [], []
     wall, cpu = time.perf_counter(), time.process_time()
@@ -63,7 +64,7 @@ def main() -> None:
     iters = np.concatenate(iterations)
     B = len(iters)
     print(f"machine: {platform.machine()}, {torch.get_num_threads()} thread(s); {B} samples of {args.data}; "
-          f"DVAE {source} ({'FastSRNN' if not args.plain else 'plain'}), tol {settings.tol:g}")
+          f"DVAE {source} ({'FastSRNN' if not args.plain else 'plain'}, E-S {dynamics.es_mode}), tol {settings.tol:g}")
     for k in ("mota", "idf1", "hota"):
         value, low, high = ci[k]
         print(f"  {k.upper():5s} {100 * value:7.3f} %  [{100 * low:.3f}, {100 * high:.3f}]")

@@ -63,6 +63,19 @@ def _apply(layers: list[tuple[Tensor, Tensor, str | None]], x: Tensor) -> Tensor
     return x
 
 
+def _affine_seq(b: Tensor, *terms: tuple[Tensor, Tensor]) -> Tensor:
+    """``b + sum_i W_i x_i`` on whole sequences, accumulated in one buffer by batched products (no temporaries
+    of the full (T, out, M) size): a first layer whose input is split into parts.
+
+    Shape: b (out, 1), each W_i (out, in_i), x_i (T, in_i, M) -> (T, out, M).
+    """
+    (W, x), rest = terms[0], terms[1:]
+    out = torch.baddbmm(b, W.expand(x.shape[0], -1, -1), x)
+    for W, x in rest:
+        out.baddbmm_(W.expand(x.shape[0], -1, -1), x)
+    return out
+
+
 def _apply_seq(layers: list[tuple[Tensor, Tensor, str | None]], x: Tensor) -> Tensor:
     """Evaluate folded layers on whole sequences: x (T, in, M) -> (T, out, M)."""
     for W, b, act in layers:
@@ -96,7 +109,8 @@ class FastSRNN:
       row slices and the small-output matmuls are fast;
     - the z- and g-dependent parts of the first layers are computed for all frames at once;
     - the h sequence of the last :meth:`filter` pass is reused by :meth:`encode` when it is given the same
-      means (h_t only depends on m_{1:t-1}), which saves the encoder's LSTM pass.
+      means (h_t only depends on m_{1:t-1}), which saves the encoder's LSTM pass ("filter" and "propagate":
+      the smoothers hand other means to the next E-Z).
 
     Build a new one whenever the weights change (fine-tuning).
 
@@ -149,6 +163,15 @@ class FastSRNN:
             in_scale, in_shift = torch.cat([in_scale, 1.0 / delta]), torch.cat([in_shift, torch.zeros_like(delta)])
         self.x_stack = _fold_stack(_dense_layers(model.mlp_x_h) + [(self.w_ih[0], self.b_lstm[0], None)],
                                    in_scale, in_shift)
+        # whole-sequence (4.1) for encode(): one fused LSTM call (single-layer LSTMs) on the folded input
+        # features, whose last layer is the input projection with the doubled g block undone
+        self.seq_lstm = None
+        if lstm.num_layers == 1:
+            W, b, _ = self.x_stack[-1]
+            self.seq_lstm = [W / g2, lstm.weight_hh_l0.detach(), (b / g2)[:, 0], torch.zeros_like(b[:, 0])]
+        if self.increments:      # W [m; m - m2] = (W_m + W_d) m - W_d m2: two products, no difference or cat
+            (W, b, act), rest = self.x_stack[0], self.x_stack[1:]
+            self.x_inc = (W[:, :D] + W[:, D:], -W[:, D:], b, act, rest)
         self.b_lstm = [b[:, None] for b in self.b_lstm]
         # (4.3) generation on [h, z]; heads mapped to data space: rows 0..D-1 mean, D..2D-1 log variance.
         # With increments the mean row gives the increment (m_{t-1} is added in the loop).
@@ -165,7 +188,10 @@ class FastSRNN:
         heads = (torch.cat([model.prior_mean.weight, model.prior_logvar.weight]).detach(),
                  torch.cat([model.prior_mean.bias, model.prior_logvar.bias]).detach(), None)
         self.prior = self._stack(_dense_layers(model.mlp_hz_z), heads, one, zero)
-        self.log_std = torch.log(std)[:, None]                         # (D, 1), for the loss in feature space
+        # for the loss in feature space (SRNN.output_frame): the data-space output map and each frame's anchor
+        # and scale, (D, 1) columns
+        self.out_scale, self.out_shift = out_scale[:, None], out_shift[:, None]
+        self.feat_mean, self.feat_std, self.delta_std = mean[:, None], std[:, None], delta[:, None]
         # (4.4) inference on [h, features(x) (, increment), z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log std
         self.enc = None
         if model.rnn_g is None:
@@ -199,7 +225,7 @@ class FastSRNN:
         if self.last is not None and self.last[0].shape == m.shape and torch.equal(self.last[0], m):
             h = self.last[1]
         else:
-            h = self.model.deterministic(m.permute(2, 0, 1)).permute(1, 2, 0)    # one LSTM call
+            h = self.recurrence(m)
         if self.enc is None:
             out = self.model.inference(m.permute(2, 0, 1), h.permute(2, 0, 1), sample=sample)
             z, z_mean, z_logvar = (x.permute(1, 2, 0) for x in out)
@@ -208,8 +234,8 @@ class FastSRNN:
         (W1, b1, act1), rest = self.enc[0], self.enc[1:]
         x_in = self._with_increments(m)
         D_in = x_in.shape[1]
-        pre = W1[:, :H] @ h + W1[:, H:H + D_in] @ x_in + b1            # (T, out_1, M)
-        w_z = W1[:, H + D_in:]
+        pre = _affine_seq(b1, (W1[:, :H], h), (W1[:, H:H + D_in], x_in))  # (T, out_1, M)
+        w_z = W1[:, H + D_in:].contiguous()
         eps = torch.randn(m.shape[0], Z, m.shape[2], dtype=m.dtype, device=m.device) if sample else None
         z = m.new_zeros(Z, m.shape[2])
         zs, outs = [], []
@@ -221,6 +247,25 @@ class FastSRNN:
             outs.append(out)
         out = torch.stack(outs)
         return {"h": h, "z": torch.stack(zs), "z_mean": out[:, :Z], "z_logvar": 2 * out[:, Z:]}
+
+    def recurrence(self, m: Tensor) -> Tensor:
+        """(4.1) h over whole sequences driven by m, as :meth:`SRNN.deterministic`: frame 1 from the zero input,
+        frames 2..T in one LSTM call on the folded features of frames 1..T-1 (tanh evaluated as a sigmoid, see
+        :func:`_fold_stack`). Multi-layer LSTMs use :meth:`SRNN.deterministic`.
+
+        Shape: m (T, D, M) -> h (T, H, M).
+        """
+        if self.seq_lstm is None:
+            return self.model.deterministic(m.permute(2, 0, 1)).permute(1, 2, 0)
+        H, M = self.H, m.shape[2]
+        h1, c1 = _lstm_cell(self.b_lstm[0].expand(-1, M), m.new_zeros(H, M), H)
+        if m.shape[0] == 1:
+            return h1[None]
+        feat = _apply_seq(self.x_stack[:-1], self._with_increments(m[:-1]))        # (T-1, F, M)
+        state = (h1.T[None].contiguous(), c1.T[None].contiguous())
+        h = torch.lstm(feat.transpose(1, 2).contiguous(), state, self.seq_lstm, True, 1, 0.0, False, False,
+                       False)[0]                                                   # time-major (T-1, M, H)
+        return torch.cat([h1[None], h.transpose(1, 2)])
 
     def _with_increments(self, m: Tensor) -> Tensor:
         """The (4.1)/(4.4) inputs of every frame: m (T, D, M), and with increments also m_t - m_{t-1}
@@ -242,8 +287,10 @@ class FastSRNN:
         T, D, M = prec.shape
         H, L = self.H, len(self.w_hh)
         W1, b1, _ = self.gen[0]
-        zproj = W1[:, H:] @ z + b1                                     # (T, out_1, M)
-        w_h = W1[:, :H]
+        zproj = _affine_seq(b1, (W1[:, H:], z))                        # (T, out_1, M)
+        w_h = W1[:, :H].contiguous()                                   # a column slice would be copied per frame
+        smooth = self.es_mode in ("smoother", "iterated")
+        keep_h = not smooth                     # encode() gets these means back (the smoothers return others)
         hs = [prec.new_zeros(H, M) for _ in range(L)]
         cs = [prec.new_zeros(H, M) for _ in range(L)]
         means, variances, h_top, prior_means, prior_vars = [], [], [], [], []
@@ -263,14 +310,16 @@ class FastSRNN:
                                                        zproj[t], w_h, prec[t], info[t], var,
                                                        None if drive_h is None else drive_h[t])
                 m_prev2, m_prev = m_prev, m_new
-            h_top.append(hs[-1])
-            prior_means.append(mu)
-            prior_vars.append(v)
+            if keep_h:
+                h_top.append(hs[-1])
+            if smooth:
+                prior_means.append(mu)
+                prior_vars.append(v)
             means.append(m_prev)
             variances.append(var)
         m, var = torch.stack(means), torch.stack(variances)
-        self.last = (m, torch.stack(h_top)) if drive_h is None else None
-        if self.es_mode in ("smoother", "iterated"):
+        self.last = (m, torch.stack(h_top)) if keep_h else None
+        if smooth:
             return rts_identity_backward(m, var, torch.stack(prior_means), torch.stack(prior_vars))
         return m, var
 
@@ -285,7 +334,8 @@ class FastSRNN:
             if layer > 0:
                 x_in = torch.addmm(self.b_lstm[layer], self.w_ih[layer], hs[layer - 1])
             elif self.increments:
-                x_in = _apply(self.x_stack, torch.cat([m_prev, m_prev - m_prev2]))
+                W_m, W_d, b, act, rest = self.x_inc
+                x_in = _apply(rest, _act(torch.addmm(torch.addmm(b, W_m, m_prev), W_d, m_prev2), act))
             else:
                 x_in = _apply(self.x_stack, m_prev)
             hs[layer], cs[layer] = _lstm_cell(torch.addmm(x_in, self.w_hh[layer], hs[layer]), cs[layer], H)
@@ -303,32 +353,31 @@ class FastSRNN:
     def loss(self, m: Tensor, enc: dict[str, Tensor], beta: float) -> Tensor:
         """(4.5) the DVAE loss of x = m with the encoder pass ``enc`` (:meth:`encode`), as :meth:`SRNN.loss`
         with kl_weight 1: Gaussian NLL in feature space + beta KL(q || p), averaged over frames and sequences.
+        With increments, frame t > 1 is scored in the frame of :meth:`SRNN.output_frame` (anchor m_{t-1},
+        scale delta_std), frame 1 in that of the features.
 
         Shape: m (T, D, M), enc tensors (T, ., M) -> scalar.
         """
         H, D, Z = self.H, self.D, self.Z
         h, z = enc["h"], enc["z"]
-        if self.increments:                                            # per-frame output anchors: the plain path
-            model, to_btd = self.model, (lambda x: x.permute(2, 0, 1))
-            x = to_btd(m)
-            hb, zb = to_btd(h), to_btd(z)
-            p_mean, p_logvar = model.prior(hb, zb)
-            fwd = {"out": model.generate(hb, zb), "z_mean": to_btd(enc["z_mean"]),
-                   "z_logvar": to_btd(enc["z_logvar"]), "p_mean": p_mean, "p_logvar": p_logvar, "x_in": x}
-            return model.loss(x, fwd, beta)[0]
 
         def first(stack, other):                                       # first layer on [h, other], all frames
             W, b, act = stack[0]
-            return _act(W[:, :H] @ h + W[:, H:] @ other + b, act)
+            return _act(_affine_seq(b, (W[:, :H], h), (W[:, H:], other)), act)
 
         out = _apply_seq(self.gen[1:], first(self.gen, z))             # (T, 2D, M) data-space mean, log var
-        out[:, D:] = torch.clamp(out[:, D:], self.logvar_lo, self.logvar_hi)
-        err = (m - out[:, :D]).square_().mul_(torch.exp(-out[:, D:]))
-        recon = 0.5 * (out[:, D:] - 2 * self.log_std + err).sum(1).mean() + D * HALF_LOG_2PI
+        log_var = torch.clamp(out[:, D:], self.logvar_lo, self.logvar_hi) - 2 * torch.log(self.out_scale)
+        mean_f = (out[:, :D] - self.out_shift) / self.out_scale      # standardised decoder mean
+        if self.increments:
+            anchor = torch.cat([self.feat_mean.expand_as(m[:1]), m[:-1]])
+            scale = torch.cat([self.feat_std.expand_as(m[:1]), self.delta_std.expand_as(m[1:])])
+        else:
+            anchor, scale = self.feat_mean, self.feat_std
+        err = ((m - anchor) / scale - mean_f).square_().mul_(torch.exp(-log_var))
+        recon = 0.5 * (log_var + err).sum(1).mean() + D * HALF_LOG_2PI
         z_prev = torch.cat([torch.zeros_like(z[:1]), z[:-1]])
         prior = _apply_seq(self.prior[1:], first(self.prior, z_prev))  # (T, 2Z, M) mean, log var
         p_mean, p_logvar = prior[:, :Z], bound_logvar(prior[:, Z:])
         q_mean, q_logvar = enc["z_mean"], enc["z_logvar"]
         kl = 0.5 * (p_logvar - q_logvar + (torch.exp(q_logvar) + (q_mean - p_mean) ** 2) * torch.exp(-p_logvar) - 1)
         return recon + beta * kl.sum(1).mean()
-

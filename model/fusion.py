@@ -13,8 +13,8 @@ def fuse_gaussians(prec_obs: Tensor, info_obs: Tensor, mean_prior: Tensor, var_p
 
     Shape: all the same (any) -> (mean, var).
     """
-    var = 1.0 / (prec_obs + 1.0 / var_prior)
-    return var * (info_obs + mean_prior / var_prior), var
+    var = torch.reciprocal(prec_obs + torch.reciprocal(var_prior))
+    return var * torch.addcdiv(info_obs, mean_prior, var_prior), var
 
 
 def rts_identity_backward(mean: Tensor, var: Tensor, mean_prior: Tensor, var_prior: Tensor

@@ -115,7 +115,9 @@ def test_iterated_driven_by_the_smoothers_own_forward_means_is_the_smoother():
     with torch.no_grad():
         smoother = FastSRNN(model, 2.0, "smoother")
         m_s, v_s = smoother.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z)
-        m_fwd, h_fwd = smoother.last
+        forward = FastSRNN(model, 2.0, "propagate")                   # the smoother's forward pass, alone
+        forward.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z)
+        m_fwd, h_fwd = forward.last
         iterated = FastSRNN(model, 2.0, "iterated")
         m_i, v_i = iterated.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z, drive_h=h_fwd)
         torch.testing.assert_close(m_i, m_s)

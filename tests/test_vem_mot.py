@@ -181,6 +181,9 @@ def test_fast_srnn_equals_the_srnn_api(activation, dense, layers, increments, ba
         z_ref, _, logvar_ref = model.inference(ref_m, h, sample=False)
         enc = fast.encode(m, sample=False)
         torch.testing.assert_close(enc["h"], tm(h), atol=tol * 1e-6, rtol=tol * 1e-5)
+        other = ref_m + 0.01 * torch.randn(ref_m.shape, generator=gen)      # not the cached pass: computed afresh
+        torch.testing.assert_close(fast.encode(tm(other), sample=False)["h"], tm(model.deterministic(other)),
+                                   atol=tol * 1e-6, rtol=tol * 1e-5)
         torch.testing.assert_close(enc["z"], tm(z_ref), atol=tol * 1e-5, rtol=tol * 1e-4)
         torch.testing.assert_close(enc["z_logvar"], tm(logvar_ref), atol=tol * 1e-5, rtol=tol * 1e-4)
         # the DVAE loss (4.5) of x = m for that encoder pass
