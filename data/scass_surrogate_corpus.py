@@ -10,8 +10,9 @@ FluidSynth with a GM SoundFont (``--all-soundfonts``: each file with one of ever
 SoundFont). The MuseScore General SoundFont is reserved for independent evaluation (README, reserved data) and refused.
 
 ``--aug-*`` flags augment the files of ``--aug-splits`` (default train) with ``data/augment.py``:
-speed, tempo, pitch, spectral tilt/EQ, room reverberation, noise and gain, every parameter drawn
-from a seeded stream of its own (the un-augmented draws stay the same) and recorded per file.
+speed, tempo, pitch, spectral tilt/EQ, room reverberation, noise, gain and a band limit (a low-pass at
+a random cutoff, ``--aug-bandlimit``; not part of ``--aug-all``), every parameter drawn from a seeded
+stream of its own (the un-augmented draws stay the same) and recorded per file.
 
 Every file is folded to mono, resampled to ``--fs``, (augmented,) trimmed (30 dB) and
 peak-normalised (then, with ``--aug-gain-db``, attenuated). Writes
@@ -20,6 +21,8 @@ peak-normalised (then, with ``--aug-gain-db``, attenuated). Writes
     python data/scass_surrogate_corpus.py --out data/generated/surrogate --seed 0
     python data/scass_surrogate_corpus.py --out data/generated/surrogate_broad --seed 0 \
         --engines espeak,flite,festival --all-soundfonts --aug-all
+    python data/scass_surrogate_corpus.py --out data/generated/surrogate_bl --seed 0 \
+        --aug-bandlimit 3400,8000 --aug-prob 0.5 --aug-splits train
 """
 
 from __future__ import annotations
@@ -280,7 +283,8 @@ def _write_manifest(out_dir: Path, files: list[dict], fs: int, seed: int, soundf
     return manifest
 
 
-# Ranges of --aug-all (each overridden by its own flag).
+# Ranges of --aug-all (each overridden by its own flag). The band limit is not among them: --aug-all
+# builds the same corpus as before it existed.
 AUG_ALL = {"speed": (0.85, 1.15), "tempo": (0.85, 1.15), "pitch": (-2.0, 2.0), "tilt": (-3.0, 3.0), "eq": 6.0,
            "reverb": (0.15, 0.8), "noise_snr": (30.0, 50.0), "gain_db": (-12.0, 0.0)}
 
@@ -303,7 +307,8 @@ def augment_options(args: argparse.Namespace) -> AugmentOptions:
                               pitch=pick("pitch", args.aug_pitch), tilt=pick("tilt", args.aug_tilt),
                               eq_db=pick("eq", args.aug_eq) or 0.0, rt60=pick("reverb", args.aug_reverb),
                               drr_db=args.aug_drr, noise_snr=pick("noise_snr", args.aug_noise_snr),
-                              gain_db=pick("gain_db", args.aug_gain_db), prob=args.aug_prob)
+                              gain_db=pick("gain_db", args.aug_gain_db), bandlimit=args.aug_bandlimit,
+                              prob=args.aug_prob)
     except ValueError as err:
         raise UserError(f"augmentation flags: {err}") from None
 
@@ -343,6 +348,9 @@ def main() -> None:
     aug.add_argument("--aug-noise-snr", type=_range, metavar="MIN,MAX", help="SNR in dB of added white/pink noise")
     aug.add_argument("--aug-gain-db", type=_range, metavar="MIN,MAX",
                      help="gain in dB after peak normalisation (<= 0)")
+    aug.add_argument("--aug-bandlimit", type=_range, metavar="MIN,MAX",
+                     help="low-pass cutoff in Hz, e.g. 3400,8000 (telephone band; a cutoff >= fs/2 is no-op; "
+                          "not part of --aug-all)")
     aug.add_argument("--aug-prob", type=float, default=0.5, help="probability of each enabled step (default 0.5)")
     aug.add_argument("--aug-splits", default="train", help="comma list of splits to augment (default train)")
     args = parser.parse_args()

@@ -1,5 +1,6 @@
 """Audio data specification (§4 audio data): file I/O, single-source sequences, mixtures."""
 
+import argparse
 import csv
 import logging
 import os
@@ -311,6 +312,44 @@ def test_default_plan_is_the_espeak_corpus_and_extra_streams_leave_it_alone():
         assert {k: v for k, v in b.items() if k not in ("augment", "soundfont")} == a
         assert ("augment" in b) == (b["split"] == "train")           # only train is augmented by default
     assert {j["soundfont"] for j in augmented if j["source"] == "flute"} == {"a.sf2", "b.sf2"}
+
+
+def test_band_limit_flag_adds_only_a_cutoff_and_the_default_flags_change_nothing():
+    counts = {s: {"train": 6, "val": 2, "test": 2} for s in ("speech", "flute")}
+    plain = corpus.plan_jobs(counts, 0, 3.0, 8.0)
+    flags = {f"aug_{k}": None for k in ("speed", "tempo", "pitch", "tilt", "eq", "reverb", "noise_snr", "gain_db",
+                                        "bandlimit")}
+    default = corpus.augment_options(argparse.Namespace(**flags, aug_all=False, aug_drr=(0.0, 12.0), aug_prob=0.5))
+    assert not default.enabled and corpus.plan_jobs(counts, 0, 3.0, 8.0, augment=default) == plain
+    with_all = corpus.augment_options(argparse.Namespace(**flags, aug_all=True, aug_drr=(0.0, 12.0), aug_prob=0.5))
+    assert with_all.bandlimit is None                                  # --aug-all builds the corpus it always did
+    limited = corpus.augment_options(argparse.Namespace(**{**flags, "aug_bandlimit": (3400.0, 8000.0)},
+                                                        aug_all=False, aug_drr=(0.0, 12.0), aug_prob=1.0))
+    banded = corpus.plan_jobs(counts, 0, 3.0, 8.0, augment=limited)
+    for a, b in zip(plain, banded):
+        assert {k: v for k, v in b.items() if k != "augment"} == a
+        if b["split"] == "train":
+            assert set(b["augment"]) == {"bandlimit_hz"} and 3400 <= b["augment"]["bandlimit_hz"] <= 8000
+        else:
+            assert "augment" not in b
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_band_limited_corpus_tiny_run_records_the_cutoff_and_has_nothing_above_it(tmp_path):
+    counts = {"speech": {"train": 2, "val": 1, "test": 0}, "flute": {"train": 0, "val": 0, "test": 0}}
+    manifest = corpus.make_corpus(tmp_path, counts, seed=2, min_sec=1.5, max_sec=2.0, jobs=1,
+                                  augment=AugmentOptions(bandlimit=(3400, 4000), prob=1.0))
+    assert tuple(manifest["augment"]["bandlimit"]) == (3400, 4000)
+    for f in manifest["files"]:
+        x = load_audio(tmp_path / f["path"], FS).astype(float)
+        power = np.abs(np.fft.rfft(x)) ** 2
+        freqs = np.fft.rfftfreq(len(x), 1 / FS)
+        if f["split"] == "train":
+            cutoff = f["augment"]["bandlimit_hz"]
+            assert 3400 <= cutoff <= 4000
+            assert power[freqs > cutoff + 50].sum() < 1e-5 * power.sum()    # 16-bit rounding noise only
+        else:
+            assert "augment" not in f and power[freqs > 4050].sum() > 1e-3 * power.sum()
 
 
 def test_every_engine_is_planned_and_test_voices_are_unseen():

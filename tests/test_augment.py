@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from data.augment import (AugmentOptions, add_noise, augment, change_speed, pitch_shift, room_impulse_response,
-                          spectral_shape, time_stretch)
+from data.augment import (AugmentOptions, add_noise, augment, band_limit, change_speed, draw_parameters,
+                          pitch_shift, room_impulse_response, spectral_shape, time_stretch)
 
 FS = 16000
 
@@ -78,6 +78,45 @@ def test_noise_is_added_at_the_requested_snr():
         assert snr == pytest.approx(30.0, abs=0.05)
 
 
+def test_band_limit_removes_everything_above_the_cutoff_and_keeps_the_rest():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(FS + 123).astype(np.float32)              # white noise, not a whole number of seconds
+    for cutoff in (3400.0, 4000.0, 5123.4):
+        y = band_limit(x, FS, cutoff)
+        assert y.shape == x.shape and y.dtype == x.dtype
+        freqs = np.fft.rfftfreq(len(x), 1 / FS)
+        spec_x, spec_y = np.fft.rfft(x.astype(float)), np.fft.rfft(y.astype(float))
+        above, below = freqs > cutoff, freqs <= cutoff
+        assert np.sum(np.abs(spec_y[above]) ** 2) < 1e-9 * np.sum(np.abs(spec_x[above]) ** 2)
+        np.testing.assert_allclose(spec_y[below], spec_x[below], atol=1e-3 * np.abs(spec_x).max())
+        # a tone below the cutoff passes unchanged, one above it is gone
+        np.testing.assert_allclose(band_limit(sine(1000.0), FS, cutoff), sine(1000.0), atol=1e-5)
+        assert np.abs(band_limit(sine(6000.0), FS, cutoff)).max() < 1e-5
+    assert band_limit(x, FS, FS / 2) is x                               # Nyquist or above: nothing to do
+    with pytest.raises(ValueError, match="cutoff"):
+        band_limit(x, FS, 0.0)
+
+
+def test_band_limit_is_seeded_recorded_and_drawn_after_every_other_step():
+    others = dict(speed=(0.85, 1.15), tilt=(-3, 3), eq_db=6, rt60=(0.2, 0.6), noise_snr=(30, 50), gain_db=(-12, 0))
+    x = sine(220.0) * np.hanning(FS).astype(np.float32)
+    options = AugmentOptions(**others, bandlimit=(3400, 8000), prob=1.0)
+    a, params_a = augment(x, FS, options, np.random.default_rng(3))
+    b, params_b = augment(x, FS, options, np.random.default_rng(3))
+    assert params_a == params_b and np.array_equal(a, b)
+    assert 3400 <= params_a["bandlimit_hz"] <= 8000
+    assert {k: v for k, v in params_a.items() if k != "bandlimit_hz"} == \
+        draw_parameters(AugmentOptions(**others, prob=1.0), np.random.default_rng(3), FS)
+    only = AugmentOptions(bandlimit=(3400, 4000), prob=1.0)
+    assert only.enabled
+    y, params = augment(x, FS, only, np.random.default_rng(5))
+    assert set(params) == {"bandlimit_hz"} and len(y) == len(x)
+    np.testing.assert_array_equal(y, band_limit(x, FS, params["bandlimit_hz"]))
+    cutoffs = [draw_parameters(AugmentOptions(bandlimit=(3400, 8000), prob=0.5), np.random.default_rng(s), FS)
+               .get("bandlimit_hz") for s in range(200)]
+    assert 60 < sum(c is not None for c in cutoffs) < 140                # applied with probability prob
+
+
 def test_augment_is_seeded_and_records_what_it_applied():
     options = AugmentOptions(speed=(0.85, 1.15), pitch=(-2, 2), tilt=(-3, 3), eq_db=6, rt60=(0.2, 0.6),
                              noise_snr=(30, 50), gain_db=(-12, 0), prob=1.0)
@@ -105,3 +144,5 @@ def test_options_are_validated():
         AugmentOptions(gain_db=(-6, 6))
     with pytest.raises(ValueError, match="prob"):
         AugmentOptions(prob=1.5)
+    with pytest.raises(ValueError, match="bandlimit"):
+        AugmentOptions(bandlimit=(8000, 3400))
