@@ -66,8 +66,8 @@ class VEMSettings:
         init_iter: iterations per initialisation window (init_iter_number), §5.7.
         init_subseq_len: frames per initialisation window (init_subseq_len), §5.7.
         tol: convergence tolerance (convergence_tol): a sample stops iterating once its assignments eta
-            changed by at most ``tol`` (:func:`eta_change`, a mean over its detections) in :data:`CALM_ITERS`
-            iterations in a row; ``n_iter`` and ``init_iter`` are then caps. 0 = always run them all.
+            changed by at most ``tol`` (:func:`eta_change`: its largest or its mean change) for
+            :data:`CALM_ITERS` iterations in a row; ``n_iter`` and ``init_iter`` are then caps. 0 = always run them all.
         std_ratio: observation std / detection width (x) or height (y), §5.1.
         temperature: tau, multiplies the quadratic term of E-W (assignment_temperature), §5.2.
         clutter_logprob: log-likelihood of the clutter class relative to a real source at zero
