@@ -11,7 +11,7 @@ only then is ``save_root/MOT_<name>_<timestamp>/`` created, holding:
 - ``summary.txt`` (the table printed at the end) and ``summary.json`` (with the run's provenance);
 - ``metrics_per_item.csv`` (one row per sample and method);
 - ``metric_per_iteration.csv`` (MOTA/IDF1 after the initialisation and every VEM iteration) and
-  ``elbo_per_iteration.csv`` (ELBO terms, dataset means);
+  ``elbo_per_iteration.csv`` (ELBO terms, dataset means; the DVAE loss as [VEM] dvae_loss_every computes it);
 - ``trackers/``, ``gt/`` and ``seqmaps/``: the MOTChallenge layout TrackEval reads (utils/mot_export.py);
 - ``figures/``: tracks of the first samples over detections and ground truth, MOTA/IDF1 per iteration.
 
@@ -150,7 +150,8 @@ def vem_settings(cfg: Config) -> VEMSettings:
                        init_subseq_len=vem["init_subseq_len"], tol=vem["convergence_tol"], std_ratio=vem["std_ratio"],
                        temperature=vem["assignment_temperature"], clutter_logprob=vem["clutter_logprob"],
                        update_phi=vem["update_phi"], save_all_iters=vem["save_all_iters"],
-                       normalize=frame["normalize"], normalize_range=tuple(frame["normalize_range"]))
+                       dvae_loss_every=vem["dvae_loss_every"], normalize=frame["normalize"],
+                       normalize_range=tuple(frame["normalize_range"]))
 
 
 # --------------------------------------------------------------------------- scoring

@@ -1,12 +1,14 @@
 """Throughput and peak memory of the MOT VEM alone.
 
     python bench/bench_vem_mot.py [--batch-sizes 256 1024] [--threads 1] [--checkpoint PATH] [--profile]
-                                  [--no-elbo] [--plain] [--tol TOL] [--config INI] [--compile] [--repeats 3]
+                                  [--no-elbo] [--dvae-loss-every K] [--plain] [--tol TOL] [--config INI] [--compile]
+                                  [--repeats 3]
 
 Synthetic 3-target samples of T = 60 frames (data/mot_tracking_data_generation.py, 15 % missed
 detections), the VEM settings of the shipped config (``config/cfg_dvae_vem_mot.ini``: iterations,
 windows, tau, z_mode, dvae_var_scale, convergence_tol; ``--tol`` overrides the tolerance, 0 = fixed
-iteration counts), ELBO terms logged as mixdvae_mot.py logs them (``--no-elbo`` skips them), tracks of
+iteration counts), ELBO terms logged as mixdvae_mot.py logs them (with the config's ``dvae_loss_every``;
+``--dvae-loss-every`` overrides it, ``--no-elbo`` skips them), tracks of
 the last iteration only. ``--plain`` runs the time loops on the SRNN's own one-step API instead of the
 fused FastSRNN; ``--compile`` runs FastSRNN's per-frame E-S step through torch.compile (its compile time is
 the warm-up time, reported apart from the timed run). The DVAE is the config's ``saved_dvae`` when present,
@@ -37,7 +39,7 @@ REFERENCE_NET = dict(x_dim=4, z_dim=4, activation="tanh", dense_x_h=[4], dim_RNN
                      dropout_p=0.0)
 
 
-def shipped_settings(config: str, tol: float | None, log_elbo: bool):
+def shipped_settings(config: str, tol: float | None, log_elbo: bool, loss_every: int | None = None):
     """VEM settings, z_mode, dvae_var_scale, dvae_es and checkpoint path of the config (read as mixdvae_mot.py
     reads them)."""
     from dataclasses import replace
@@ -52,8 +54,9 @@ def shipped_settings(config: str, tol: float | None, log_elbo: bool):
                            init_subseq_len=vem["init_subseq_len"], std_ratio=vem["std_ratio"],
                            temperature=vem["assignment_temperature"], clutter_logprob=vem["clutter_logprob"],
                            tol=vem["convergence_tol"], normalize=frame["normalize"],
-                           normalize_range=tuple(frame["normalize_range"]), log_elbo=log_elbo,
-                           save_all_iters=False)
+                           normalize_range=tuple(frame["normalize_range"]),
+                           dvae_loss_every=vem["dvae_loss_every"] if loss_every is None else loss_every,
+                           log_elbo=log_elbo, save_all_iters=False)
     if tol is not None:
         settings = replace(settings, tol=tol)
     return settings, vem["z_mode"], vem["dvae_var_scale"], vem["dvae_es"], cfg["Training"]["saved_dvae"]
@@ -80,7 +83,8 @@ def run_case(batch: int, args) -> dict:
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    settings, z_mode, var_scale, es_mode, shipped = shipped_settings(args.config, args.tol, not args.no_elbo)
+    settings, z_mode, var_scale, es_mode, shipped = shipped_settings(args.config, args.tol, not args.no_elbo,
+                                                                      args.dvae_loss_every)
     samples = synthetic_samples(batch, seq_len=60, num_targets=3, miss_prob=0.15, crossing_fraction=0.5,
                                 rng=np.random.default_rng(0))
     items = [{"det": torch.tensor(s["det"], dtype=torch.float32),
@@ -119,7 +123,8 @@ def run_case(batch: int, args) -> dict:
             "iterations": f"<= {settings.init_iter} x {windows} windows + <= {settings.n_iter}, tol {settings.tol:g}",
             "mean_iterations": round(float(result.iterations.double().mean()), 2),
             "fast": not args.plain, "compile": args.compile, "warmup_s": round(warmup, 2),
-            "log_elbo": settings.log_elbo, "threads": torch.get_num_threads(),
+            "log_elbo": settings.log_elbo, "dvae_loss_every": settings.dvae_loss_every,
+            "threads": torch.get_num_threads(),
             "repeats": len(walls), "wall_s_each": [round(w, 2) for w in walls], "wall_s": round(wall, 2),
             "cpu_s": round(cpu, 2), "seq_per_s_wall": round(batch / wall, 1), "seq_per_s_cpu": round(batch / cpu, 1),
             "rss_before_MiB": round(rss_before, 1),
@@ -133,6 +138,8 @@ def main() -> None:
     ap.add_argument("--config", default=str(CONFIG), help="VEM settings and checkpoint (default: the shipped INI)")
     ap.add_argument("--checkpoint", default="", help="DVAE checkpoint (default: the config's saved_dvae)")
     ap.add_argument("--no-elbo", action="store_true", help="skip the per-iteration ELBO terms")
+    ap.add_argument("--dvae-loss-every", type=int,
+                    help="the ELBO's DVAE loss every K iterations (default: the config's dvae_loss_every)")
     ap.add_argument("--plain", action="store_true", help="SRNN.step / SRNN.inference instead of FastSRNN")
     ap.add_argument("--tol", type=float, help="convergence tolerance (default: the config's; 0 = fixed counts)")
     ap.add_argument("--compile", action="store_true", help="torch.compile FastSRNN's per-frame E-S step")
@@ -152,6 +159,7 @@ def main() -> None:
         cmd += ["--no-elbo"] * args.no_elbo
         cmd += ["--profile"] * args.profile + ["--plain"] * args.plain + ["--compile"] * args.compile
         cmd += ["--tol", str(args.tol)] * (args.tol is not None)
+        cmd += ["--dvae-loss-every", str(args.dvae_loss_every)] * (args.dvae_loss_every is not None)
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         if args.profile:
             print(out.stderr)
@@ -161,7 +169,7 @@ def main() -> None:
               f"{r['seq_per_s_cpu']:7.1f} seq/s CPU ({r['cpu_s']} s), peak RSS {r['peak_rss_MiB']} MiB "
               f"(before the VEM {r['rss_before_MiB']} MiB), {r['threads']} thread(s); warm-up {r['warmup_s']} s",
               flush=True)
-    elbo = "on" if rows[0]["log_elbo"] else "off"
+    elbo = f"on, DVAE loss every {rows[0]['dvae_loss_every']} iteration(s)" if rows[0]["log_elbo"] else "off"
     print(f"DVAE: {rows[0]['dvae']} ({'FastSRNN' if rows[0]['fast'] else 'plain SRNN.step'}); iterations "
           f"{rows[0]['iterations']} (mean after the initialisation: {rows[0]['mean_iterations']}); ELBO terms {elbo}")
     print(json.dumps(rows, indent=1))

@@ -43,20 +43,20 @@ from torch import Tensor
 
 from model.boxes import MIN_STD, box_scale, box_sizes, valid_detections
 from model.dvae_dynamics import SRNNDynamics  # noqa: F401  (the DVAE source model; imported from here too)
-from model.vem_elbo import elbo_terms
+from model.mot_convergence import calm_counts, converged
+from model.vem_elbo import elbo_terms, logged_iteration
 from utils.config import defaults_from
 from utils.config_keys_mot import VEM_MOT
 
 MISSING_VAR = 1.0     # harmless finite Phi of a missing detection (its weight is exactly zero)
-CALM_ITERS = (2, 5)   # a sample has converged after this many iterations in a row with eta_change <= tol:
-                      # its largest change, or its mean change (see eta_change)
 
 
 @dataclass(frozen=True)
 @defaults_from(VEM_MOT, n_iter="VEM.N_iter_total", init_iter="VEM.init_iter_number", tol="VEM.convergence_tol",
                init_subseq_len="VEM.init_subseq_len", std_ratio="VEM.std_ratio",
                temperature="VEM.assignment_temperature", clutter_logprob="VEM.clutter_logprob",
-               update_phi="VEM.update_phi", save_all_iters="VEM.save_all_iters", normalize="DataFrame.normalize",
+               update_phi="VEM.update_phi", save_all_iters="VEM.save_all_iters", dvae_loss_every="VEM.dvae_loss_every",
+               normalize="DataFrame.normalize",
                normalize_range="DataFrame.normalize_range")
 class VEMSettings:
     """Settings of the MOT VEM (§5); INI names in brackets.
@@ -66,15 +66,19 @@ class VEMSettings:
         init_iter: iterations per initialisation window (init_iter_number), §5.7.
         init_subseq_len: frames per initialisation window (init_subseq_len), §5.7.
         tol: convergence tolerance (convergence_tol): a sample stops iterating once its assignments eta
-            changed by at most ``tol`` (:func:`eta_change`: its largest or its mean change) for
-            :data:`CALM_ITERS` iterations in a row; ``n_iter`` and ``init_iter`` are then caps. 0 = always run them all.
+            changed by at most ``tol`` (:func:`model.mot_convergence.eta_change`: its largest or its mean change)
+            for :data:`model.mot_convergence.CALM_ITERS` iterations in a row; ``n_iter`` and ``init_iter`` are then
+            caps. 0 = always run them all.
         std_ratio: observation std / detection width (x) or height (y), §5.1.
         temperature: tau, multiplies the quadratic term of E-W (assignment_temperature), §5.2.
         clutter_logprob: log-likelihood of the clutter class relative to a real source at zero
             distance (None = no clutter class), §5.2.
         update_phi: re-estimate Phi in every iteration (§5.6) instead of keeping (5.1).
         save_all_iters: also return the tracks after the initialisation and after every iteration.
-        log_elbo: compute the ELBO terms of every iteration (§5.8; the DVAE loss costs one extra pass).
+        log_elbo: compute the ELBO terms of every iteration (§5.8).
+        dvae_loss_every: their DVAE-loss term, which costs one extra DVAE pass, is computed at iteration 1,
+            every ``dvae_loss_every``-th and the last (:func:`model.vem_elbo.logged_iteration`) and carried
+            forward in between (dvae_loss_every; 1 = every iteration).
         pinned_var: variance of the dynamics' prior at the first frame of a window, §5.4.
         normalize: "fixed" (divide by ``normalize_range``) or "image_size" (each sample's size), §5.
         normalize_range: (width, height) of the fixed normalisation.
@@ -89,6 +93,7 @@ class VEMSettings:
     clutter_logprob: float | None
     update_phi: bool
     save_all_iters: bool
+    dvae_loss_every: int
     log_elbo: bool = True
     pinned_var: float = 1e-5
     normalize: str
@@ -250,39 +255,23 @@ def constant_start(start: Tensor, T: int, std_ratio: float) -> tuple[Tensor, Ten
     return start.expand(T, *start.shape).contiguous(), var.expand(T, *var.shape).contiguous()
 
 
-def eta_change(eta: Tensor, eta_prev: Tensor, mask: Tensor) -> Tensor:
-    """Convergence statistics of each sample: the largest |eta_tks - eta_prev_tks|, and its mean over the present
-    detections and all classes s (missing detections have eta = 0 in both, so they add nothing).
-
-    Why both (:data:`CALM_ITERS`): with a sampled z a few ambiguous detections (two boxes overlapping at a
-    crossing) keep moving by a few percent in every iteration however long the VEM runs, so in about 8 % of
-    the samples the largest change never settles, while the mean does once the rest of the sample has. The
-    mean alone stops too early: a sample whose largest change is still large sometimes stops in a worse
-    state (README, Performance).
-
-    Shape: eta, eta_prev (T, K, S, B), mask (T, K, B) -> (2, B): largest, mean.
-    """
-    change = (eta - eta_prev).abs()
-    present = mask.sum((0, 1)).clamp_min(1) * eta.shape[2]
-    return torch.stack([change.amax((0, 1, 2)), change.sum((0, 1, 2)) / present])
-
-
 def _take(columns: Tensor, *tensors: Tensor) -> list[Tensor]:
     """Every tensor restricted to the samples ``columns`` of its last (batch) axis."""
     return [x[..., columns] for x in tensors]
 
 
 def iterate(obs: Tensor, obs_var: Tensor, mask: Tensor, m: Tensor, var: Tensor, start: Tensor,
-            dynamics: Dynamics, settings: VEMSettings, n_iter: int, record: Any = None, with_loss: bool = False
+            dynamics: Dynamics, settings: VEMSettings, n_iter: int, record: Any = None, loss_every: int = 0
             ) -> tuple[Tensor, Tensor, Tensor | None, Tensor, Tensor]:
     """Up to ``n_iter`` VEM iterations (5.2)-(5.4), with (5.6) when ``update_phi``.
 
-    With ``settings.tol > 0`` a sample stops once its eta changed by at most ``tol`` (:func:`eta_change`) in
-    :data:`CALM_ITERS` iterations in a row, and the iterations continue on the other samples only
+    With ``settings.tol > 0`` a sample stops once its eta changed by at most ``tol``
+    (:func:`model.mot_convergence.converged`), and the iterations continue on the other samples only
     (their tensors are compacted, so finished samples cost nothing); the batch stops when all have
-    converged. ``record(active, m, var, eta, obs_var, loss)`` (optional) is called after every
-    iteration with the still-active sample indices and their tensors (``loss`` is the dynamics' loss
-    when ``with_loss``, else None).
+    converged. ``record(i, active, m, var, eta, obs_var, loss)`` (optional) is called after every
+    iteration i (1-based) with the still-active sample indices and their tensors; ``loss`` is the
+    dynamics' loss at the iterations :func:`model.vem_elbo.logged_iteration` picks with ``loss_every``
+    (0 = never), else None.
 
     Shape: obs, obs_var (T, D, K, B), mask (T, K, B), m, var (T, D, N, B), start (D, N, B)
     -> (m, var, eta (T, K, S, B) or None when n_iter = 0, obs_var, iterations per sample (B,)).
@@ -291,22 +280,21 @@ def iterate(obs: Tensor, obs_var: Tensor, mask: Tensor, m: Tensor, var: Tensor, 
     active = torch.arange(B, device=m.device)
     iterations = torch.zeros(B, dtype=torch.long, device=m.device)
     calm = torch.zeros(2, B, dtype=torch.long, device=m.device)       # calm iterations in a row: largest, mean
-    limits = torch.tensor(CALM_ITERS, device=m.device)[:, None]
     out_m, out_var, out_eta, out_obs_var = m, var, None, obs_var
     o, ov, mk, st, eta_prev, eta = obs, obs_var, mask, start, None, None
-    for _ in range(n_iter):
+    for i in range(1, n_iter + 1):
+        with_loss = logged_iteration(i, n_iter, loss_every)
         m, var, eta, loss = vem_iteration(o, ov, mk, m, var, st, dynamics, settings, with_loss)
         iterations[active] += 1
         if settings.update_phi:
             ov = update_observation_variance(eta, o, mk, m, var, ov)
         if record is not None:
-            record(active, m, var, eta, ov, loss)
+            record(i, active, m, var, eta, ov, loss)
         if settings.tol <= 0:
             continue
-        if eta_prev is not None:
-            calm = torch.where(eta_change(eta, eta_prev, mk) <= settings.tol, calm + 1, 0)
+        calm = calm_counts(calm, eta, eta_prev, mk, settings.tol)
         eta_prev = eta
-        done = (calm >= limits).any(0)
+        done = converged(calm)
         if not done.any():
             continue
         if out_eta is None:
@@ -389,21 +377,22 @@ def run_vem(det: Tensor, det_mask: Tensor | None, init: Tensor, dynamics: Dynami
         iter_tracks = [m] if settings.save_all_iters else None
         elbo: list[dict[str, Tensor]] = []
 
-        def record(active: Tensor, m_a: Tensor, var_a: Tensor, eta_a: Tensor, obs_var_a: Tensor,
+        def record(i: int, active: Tensor, m_a: Tensor, var_a: Tensor, eta_a: Tensor, obs_var_a: Tensor,
                    loss: Tensor | None) -> None:
             """Per-iteration outputs over the whole batch; converged samples keep their last values."""
             if iter_tracks is not None:
                 iter_tracks.append(iter_tracks[-1].index_copy(3, active, m_a))
             if settings.log_elbo:
-                o, ov = obs[..., active], obs_var_a
-                terms = elbo_terms(eta_a, o, ov, m_a, var_a, loss)
+                terms = elbo_terms(eta_a, obs[..., active], obs_var_a, m_a, var_a, loss)
                 last = elbo[-1] if elbo else {k: v.new_zeros(m.shape[-1]) for k, v in terms.items()}
+                if not logged_iteration(i, settings.n_iter, settings.dvae_loss_every):   # carried forward
+                    terms["dvae_loss"] = last["dvae_loss"][active]
                 elbo.append({k: last[k].index_copy(0, active, v) for k, v in terms.items()})
 
         needs_record = settings.log_elbo or settings.save_all_iters
         m, var, eta, obs_var, iterations = iterate(obs, obs_var, mask, m, var, start, dynamics, settings,
                                                    settings.n_iter, record if needs_record else None,
-                                                   settings.log_elbo)
+                                                   settings.dvae_loss_every if settings.log_elbo else 0)
         if eta is None:
             eta = e_w(obs, obs_var, mask, m, var, settings.temperature, settings.clutter_logprob)
         if iter_tracks is not None:                       # the batch converged before n_iter: pad

@@ -386,6 +386,37 @@ def test_converged_samples_leave_the_batch_without_changing_any_result(kind):
     assert (fixed.iterations == 12).all()
 
 
+@pytest.mark.parametrize("kind", ["dvae", "kalman"])
+def test_dvae_loss_every_k_computes_it_at_one_every_kth_and_the_last_and_carries_it_between(kind):
+    """[VEM] dvae_loss_every = k: the ELBO's DVAE-loss term (one extra DVAE pass) is computed at iterations 1, k,
+    2k, ... and the last, with the values a run that computes it every iteration has there, and carried
+    forward in between; the other terms and the tracks do not change."""
+    gt = walkers(B=3, T=20)
+    det = shuffle(gt + np.random.default_rng(2).normal(0, 4.0, gt.shape) * np.array([1, 5, 10])[:, None, None, None])
+
+    def dynamics():
+        return SRNNDynamics(tiny_srnn(), z_mode="mean") if kind == "dvae" else KalmanDynamics()
+
+    settings = VEMSettings(n_iter=5, init_iter=0, init_subseq_len=20, temperature=0.001, save_all_iters=True,
+                           dvae_loss_every=1)
+    every = track(det, gt[:, 0], dynamics(), settings)
+    sparse = track(det, gt[:, 0], dynamics(), replace(settings, dvae_loss_every=2))
+    loss = every.elbo["dvae_loss"]
+    for k, v in every.elbo.items():
+        assert sparse.elbo[k].shape == (5, 3)
+        if k != "dvae_loss":
+            torch.testing.assert_close(sparse.elbo[k], v)
+    torch.testing.assert_close(sparse.tracks, every.tracks)
+    torch.testing.assert_close(sparse.iter_tracks, every.iter_tracks)
+    if kind == "kalman":                                               # no DVAE: no loss at any iteration
+        assert loss.isnan().all() and sparse.elbo["dvae_loss"].isnan().all()
+        return
+    assert (loss[1:3] != loss[0:2]).all()                              # the loss still moves: a wrong row shows
+    computed, carried = [0, 1, 3, 4], [0, 1, 1, 3, 4]                  # iterations 1, 2, 4, 5; 3 carries 2
+    torch.testing.assert_close(sparse.elbo["dvae_loss"][computed], loss[computed])
+    torch.testing.assert_close(sparse.elbo["dvae_loss"], loss[carried])
+
+
 @pytest.mark.parametrize("backward_g", [False, True])
 def test_fast_srnn_samples_z_with_the_posterior_moments(backward_g):
     """With sample=True, z_1 of many copies of one sequence has the posterior mean and variance of (4.4),

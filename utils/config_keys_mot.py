@@ -63,6 +63,9 @@ VEM_MOT = [
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
     Key("VEM", "update_phi", "bool", False, help="re-estimate the observation variances every iteration (5.6)"),
+    Key("VEM", "dvae_loss_every", "int", 1,
+        help="the ELBO log's DVAE-loss term (5.8) costs one extra DVAE pass: compute it at iteration 1, every "
+             "dvae_loss_every-th and the last, carried forward in between (1 = every iteration)", low=1),
     Key("VEM", "save_all_iters", "bool", True,
         help="keep the tracks of every iteration: MOTA/IDF1 per iteration (CSV and figure)"),
     Key("Training", "use_cuda", "bool", False, help="use CUDA when available"),
