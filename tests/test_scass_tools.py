@@ -72,6 +72,12 @@ def test_the_tools_default_point_is_the_shipped_config():
         == (vem.getfloat("ratio_v_theta_x"), vem["output"], vem["z_mode"], vem["es_power"],
             vem.getint("N_iter_total"), vem.getfloat("mixture_power_db"))
     assert point.finetune_lr == 0 and not ini["Training"].getboolean("finetune")
+    assert (point.flute, point.speech) == (ini["Training"]["saved_dvae_s1"], ini["Training"]["saved_dvae_s2"])
+    nmf, npoint = ini["NMF"], NMFPoint()
+    assert (npoint.n_components, npoint.beta, npoint.iterations, npoint.iterations_separation, npoint.max_frames) \
+        == (nmf.getint("n_components"), nmf["beta"], nmf.getint("iterations"), nmf.getint("iterations_separation"),
+            nmf.getint("max_frames"))
+    assert (npoint.train_flute, npoint.train_speech) == (nmf["train_dir_s1"], nmf["train_dir_s2"])
 
 
 def test_rows_saved_before_the_output_setting_are_posterior_mean_rows():

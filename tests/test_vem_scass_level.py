@@ -1,12 +1,13 @@
 """Level robustness of the audio VEM.
 
 Two surrogate flute + speech mixtures at 0 dB are rendered once (espeak-ng, FluidSynth) and
-separated with the shipped DVAEs at several input gains; the SI-SDR of the estimates must not
-depend on the gain.
+separated with the shipped DVAEs (``config/cfg_dvae_vem_scass.ini``) at several input gains; the SI-SDR of
+the estimates must not depend on the gain.
 """
 
 from __future__ import annotations
 
+import configparser
 import shutil
 from pathlib import Path
 
@@ -49,7 +50,9 @@ def separation(tmp_path_factory):
     mixture = torch.tensor(np.stack([d["mixture"] for d in data]), dtype=torch.float64)
     reference = np.stack([np.stack([d["s1"], d["s2"]]) for d in data]).astype(np.float64)
     stft = STFT(16000, 0.064, 0.25)
-    dvaes = [load_dvae(ROOT / f"model/pretrained/{name}_srnn.pt", head="is")[0] for name in ("flute", "speech")]
+    ini = configparser.ConfigParser()
+    ini.read(ROOT / "config" / "cfg_dvae_vem_scass.ini")                      # the shipped checkpoints
+    dvaes = [load_dvae(ROOT / ini["Training"][key], head="is")[0] for key in ("saved_dvae_s1", "saved_dvae_s2")]
     x = stft.stft(mixture.float())
 
     def separate(gain: float, mixture_power_db: float | None = VEMSettings.mixture_power_db) -> np.ndarray:

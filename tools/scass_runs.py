@@ -44,7 +44,7 @@ from utils.stft import STFT  # noqa: E402
 
 SOURCES = ("flute", "speech")
 STATIC = "static"
-DEFAULT_DVAES = ("model/pretrained/flute_srnn.pt", "model/pretrained/speech_srnn.pt")
+DEFAULT_DVAES = ("model/pretrained/flute_srnn.pt", "model/pretrained/speech_srnn_bl.pt")
 DEFAULT_TRAIN = ("data/generated/surrogate/flute/train", "data/generated/surrogate/speech/train")
 
 
@@ -148,8 +148,10 @@ def static_spectrum(train_dir: str | Path, stft: STFT) -> StaticSpectrum:
 @dataclass(frozen=True)
 class MixDVAEPoint:
     """Settings of one MixDVAE run (``[VEM]`` / ``[Training]`` keys of ``mixdvae_scass.py``); the defaults are
-    those of ``config/cfg_dvae_vem_scass.ini`` (``ratio_v_theta_x`` 0.1 and the Wiener output since the equal
-    tuning with the output mode; the paper's settings are ``ratio_v_theta_x=0.03,output=mean``).
+    those of ``config/cfg_dvae_vem_scass.ini`` (``ratio_v_theta_x`` 0.05, the Wiener output and the band-limit
+    speech DVAE since round 3 of the tuning on real speech; round 2's are ``ratio_v_theta_x=0.1,
+    speech=model/pretrained/speech_srnn.pt``, the paper's ``ratio_v_theta_x=0.03,output=mean,
+    speech=model/pretrained/speech_srnn.pt``).
 
     ``finetune_lr`` 0 means no fine-tuning; otherwise one Adam step per VEM iteration at this
     learning rate (so the number of fine-tuning steps is ``n_iter``). ``flute`` / ``speech`` are
@@ -158,7 +160,7 @@ class MixDVAEPoint:
     or ``wiener``, the mixture masked by the posterior powers (``model.scass_output``).
     """
 
-    ratio_v_theta_x: float = 0.1
+    ratio_v_theta_x: float = 0.05
     z_mode: str = "sample"
     finetune_lr: float = 0.0
     n_iter: int = 70
@@ -247,15 +249,18 @@ def mixdvae_scores(point: MixDVAEPoint, data: MixtureSet, models: ModelCache, sn
 # --------------------------------------------------------------------------- NMF
 @dataclass(frozen=True)
 class NMFPoint:
-    """Settings of the supervised NMF baseline (``[NMF]`` keys of ``mixdvae_scass.py``).
+    """Settings of the supervised NMF baseline (``[NMF]`` keys of ``mixdvae_scass.py``); the defaults are those of
+    ``config/cfg_dvae_vem_scass.ini`` (8 atoms, 100 separation iterations since round 3 of the tuning on real
+    speech; round 2's are ``n_components=32,iterations_separation=50``, saved in
+    ``model/pretrained/nmf_surrogate.npz``).
 
     ``dictionary`` loads saved dictionaries (e.g. ``model/pretrained/nmf_surrogate.npz``) instead of
     learning them; their atoms and divergence then come from the file.
     """
 
-    n_components: int = 32
+    n_components: int = 8
     beta: str = "kl"
-    iterations_separation: int = 50
+    iterations_separation: int = 100
     iterations: int = 100
     max_frames: int = 20000
     seed: int = 0

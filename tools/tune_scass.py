@@ -274,7 +274,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--outputs", type=words, default=list(OUTPUTS), help="MixDVAE output ([VEM] output)")
     ap.add_argument("--iters", type=ints, default=ints("40,70"), help="MixDVAE N_iter_total")
     ap.add_argument("--dvae-flute", default="model/pretrained/flute_srnn.pt")
-    ap.add_argument("--dvae-speech", default="model/pretrained/speech_srnn.pt")
+    ap.add_argument("--dvae-speech", default="model/pretrained/speech_srnn_bl.pt")
     ap.add_argument("--atoms", type=ints, default=ints("16,32"), help="NMF n_components")
     ap.add_argument("--betas", type=words, default=["kl", "is"], help="NMF divergence")
     ap.add_argument("--sep-iters", type=ints, default=ints("50,100,200"), help="NMF iterations_separation")
