@@ -1,22 +1,22 @@
 """Throughput and peak memory of the MOT VEM alone.
 
     python bench/bench_vem_mot.py [--batch-sizes 256 1024] [--threads 1] [--checkpoint PATH] [--profile]
-                                  [--no-elbo] [--dvae-loss-every K] [--plain] [--tol TOL] [--config INI] [--compile]
-                                  [--repeats 3]
+                                  [--no-elbo] [--dvae-loss-every K] [--plain] [--tol TOL] [--n-iter N]
+                                  [--init-iter N] [--config INI] [--compile] [--repeats 3]
 
-Synthetic 3-target samples of T = 60 frames (data/mot_tracking_data_generation.py, 15 % missed
-detections), the VEM settings of the shipped config (``config/cfg_dvae_vem_mot.ini``: iterations,
-windows, tau, z_mode, dvae_var_scale, convergence_tol; ``--tol`` overrides the tolerance, 0 = fixed
-iteration counts), ELBO terms logged as mixdvae_mot.py logs them (with the config's ``dvae_loss_every``;
-``--dvae-loss-every`` overrides it, ``--no-elbo`` skips them), tracks of
-the last iteration only. ``--plain`` runs the time loops on the SRNN's own one-step API instead of the
-fused FastSRNN; ``--compile`` runs FastSRNN's per-frame E-S step through torch.compile (its compile time is
-the warm-up time, reported apart from the timed run). The DVAE is the config's ``saved_dvae`` when present,
-else an untrained SRNN of the reference size (the cost barely depends on the weights, the iteration count
-does); the output says which. Each case runs in a fresh process, so its peak resident memory (ru_maxrss) is
-its own; it is reported next to the resident memory just before the VEM starts. Both wall-clock and process
-CPU time are reported: on a shared machine the CPU time is the better measure of the code's own cost. Each
-case times ``--repeats`` identical runs (same data, same seed) and reports the median.
+Synthetic 3-target samples of T = 60 frames (data/mot_tracking_data_generation.py, 15 % missed detections), the
+VEM settings of the shipped config (``config/cfg_dvae_vem_mot.ini``: iterations, windows, tau, z_mode,
+dvae_var_scale, convergence_tol; ``--tol`` overrides the tolerance, 0 = fixed iteration counts; ``--n-iter`` /
+``--init-iter`` override the caps ``N_iter_total`` / ``init_iter_number``), ELBO terms logged as mixdvae_mot.py
+logs them (with the config's ``dvae_loss_every``; ``--dvae-loss-every`` overrides it, ``--no-elbo`` skips them),
+tracks of the last iteration only. ``--plain`` runs the time loops on the SRNN's own one-step API instead of the
+fused FastSRNN; ``--compile`` runs FastSRNN's per-frame E-S step through torch.compile (its compile time is the
+warm-up time, reported apart from the timed run). The DVAE is the config's ``saved_dvae`` when present, else an
+untrained SRNN of the reference size (the cost barely depends on the weights, the iteration count does); the
+output says which. Each case runs in a fresh process, so its peak resident memory (ru_maxrss) is its own; it is
+reported next to the resident memory just before the VEM starts. Both wall-clock and process CPU time are
+reported: on a shared machine the CPU time is the better measure of the code's own cost. Each case times
+``--repeats`` identical runs (same data, same seed) and reports the median.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import resource
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +43,6 @@ REFERENCE_NET = dict(x_dim=4, z_dim=4, activation="tanh", dense_x_h=[4], dim_RNN
 def shipped_settings(config: str, tol: float | None, log_elbo: bool, loss_every: int | None = None):
     """VEM settings, z_mode, dvae_var_scale, dvae_es and checkpoint path of the config (read as mixdvae_mot.py
     reads them)."""
-    from dataclasses import replace
-
     from model.vem_mot import VEMSettings
     from utils.config import load_config
     from utils.config_keys_mot import VEM_MOT
@@ -85,6 +84,10 @@ def run_case(batch: int, args) -> dict:
     torch.set_num_threads(args.threads)
     settings, z_mode, var_scale, es_mode, shipped = shipped_settings(args.config, args.tol, not args.no_elbo,
                                                                       args.dvae_loss_every)
+    if args.n_iter is not None:
+        settings = replace(settings, n_iter=args.n_iter)
+    if args.init_iter is not None:
+        settings = replace(settings, init_iter=args.init_iter)
     samples = synthetic_samples(batch, seq_len=60, num_targets=3, miss_prob=0.15, crossing_fraction=0.5,
                                 rng=np.random.default_rng(0))
     items = [{"det": torch.tensor(s["det"], dtype=torch.float32),
@@ -142,6 +145,8 @@ def main() -> None:
                     help="the ELBO's DVAE loss every K iterations (default: the config's dvae_loss_every)")
     ap.add_argument("--plain", action="store_true", help="SRNN.step / SRNN.inference instead of FastSRNN")
     ap.add_argument("--tol", type=float, help="convergence tolerance (default: the config's; 0 = fixed counts)")
+    ap.add_argument("--n-iter", type=int, help="N_iter_total, the cap when tol > 0 (default: the config's)")
+    ap.add_argument("--init-iter", type=int, help="init_iter_number, a cap when tol > 0 (default: the config's)")
     ap.add_argument("--compile", action="store_true", help="torch.compile FastSRNN's per-frame E-S step")
     ap.add_argument("--profile", action="store_true", help="torch.profiler table of each case on stderr")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs per case; the median is reported")
@@ -159,6 +164,8 @@ def main() -> None:
         cmd += ["--no-elbo"] * args.no_elbo
         cmd += ["--profile"] * args.profile + ["--plain"] * args.plain + ["--compile"] * args.compile
         cmd += ["--tol", str(args.tol)] * (args.tol is not None)
+        cmd += ["--n-iter", str(args.n_iter)] * (args.n_iter is not None)
+        cmd += ["--init-iter", str(args.init_iter)] * (args.init_iter is not None)
         cmd += ["--dvae-loss-every", str(args.dvae_loss_every)] * (args.dvae_loss_every is not None)
         out = subprocess.run(cmd, check=True, capture_output=True, text=True)
         if args.profile:

@@ -1,9 +1,10 @@
 """Regression guard: the shipped MOT configuration keeps its tracking quality on a fixed synthetic set.
 
 20 seeded synthetic 3-target samples (15 % misses, crossings in half of them, 3 % box noise) are tracked
-by MixDVAE with the shipped checkpoint and the validation-tuned settings of ``config/cfg_dvae_vem_mot.ini``.
-IDF1 must stay at or above the value recorded when those were shipped; a change to the SRNN, the VEM or
-the checkpoint that loses identities fails here in seconds.
+by MixDVAE with the shipped checkpoint and the validation-tuned settings of ``config/cfg_dvae_vem_mot.ini``
+(convergence tolerance and iteration caps included), for three seeds of z. Their mean IDF1 must stay at or
+above the value recorded when those were shipped; a change to the SRNN, the VEM or the checkpoint that loses
+identities fails here in seconds.
 """
 
 import configparser
@@ -17,8 +18,11 @@ from tests.conftest import REPO
 from utils.checkpoint import load_dvae
 from utils.mot_eval import mota_idf1
 
-RECORDED_IDF1 = 1.0      # 1.000000 measured on 2026-11-25 with mot_srnn_large.pt, smoother E-S, the shipped config
-# (the previous default, mot_srnn_causal.pt with the paper's E-S x 8, measured 0.986944)
+RECORDED_IDF1 = 0.997407   # mean over z seeds 0-2 of 0.992778, 1.0, 0.999444, measured on 2026-12-03 with the config
+# as shipped then (mot_srnn_large.pt, smoother E-S, caps 70 / 20, tol 0.001); the caps 30 / 10 shipped since give
+# 0.9925, 1.0, 0.999722 (the same mean). Until 2026-12-03 this test ran one seed at tol 0 and recorded 1.0, which
+# seeds 1 and 2 of the same settings miss (0.9997, 0.9928): it measured the seed as much as the model.
+SEEDS = (0, 1, 2)
 
 
 def shipped() -> tuple[dict, dict]:
@@ -37,10 +41,13 @@ def test_shipped_mixdvae_keeps_its_idf1_on_a_fixed_synthetic_set():
     model, _ = load_dvae(REPO / tr["saved_dvae"], head="gaussian")
     settings = VEMSettings(n_iter=int(vem["N_iter_total"]), init_iter=int(vem["init_iter_number"]),
                            init_subseq_len=int(vem["init_subseq_len"]), std_ratio=float(vem["std_ratio"]),
-                           temperature=float(vem["assignment_temperature"]), log_elbo=False)
-    torch.manual_seed(0)
-    dynamics = SRNNDynamics(model, z_mode=vem["z_mode"], var_scale=float(vem.get("dvae_var_scale", 1)),
-                            es_mode=vem.get("dvae_es", "filter"))
-    tracks = run_vem(det, None, init, dynamics, settings).tracks
-    _, idf1 = mota_idf1(gt, tracks.numpy())
-    assert idf1 >= RECORDED_IDF1, f"IDF1 {idf1:.4f} < recorded {RECORDED_IDF1}"
+                           temperature=float(vem["assignment_temperature"]), tol=float(vem["convergence_tol"]),
+                           log_elbo=False)
+    scores = []
+    for seed in SEEDS:
+        torch.manual_seed(seed)
+        dynamics = SRNNDynamics(model, z_mode=vem["z_mode"], var_scale=float(vem.get("dvae_var_scale", 1)),
+                                es_mode=vem.get("dvae_es", "filter"))
+        scores.append(mota_idf1(gt, run_vem(det, None, init, dynamics, settings).tracks.numpy())[1])
+    idf1 = float(np.mean(scores))
+    assert idf1 >= RECORDED_IDF1, f"mean IDF1 {idf1:.6f} (seeds {SEEDS}: {scores}) < recorded {RECORDED_IDF1}"
