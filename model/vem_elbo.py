@@ -40,4 +40,3 @@ def logged_iteration(i: int, n_iter: int, every: int) -> bool:
     """Whether iteration ``i`` (1-based) of ``n_iter`` computes the ELBO's DVAE-loss term: the first, every
     ``every``-th and the last (every = 1: all; 0: none)."""
     return every > 0 and (i == 1 or i % every == 0 or i == n_iter)
-

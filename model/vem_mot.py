@@ -56,8 +56,7 @@ MISSING_VAR = 1.0     # harmless finite Phi of a missing detection (its weight i
                init_subseq_len="VEM.init_subseq_len", std_ratio="VEM.std_ratio",
                temperature="VEM.assignment_temperature", clutter_logprob="VEM.clutter_logprob",
                update_phi="VEM.update_phi", save_all_iters="VEM.save_all_iters", dvae_loss_every="VEM.dvae_loss_every",
-               normalize="DataFrame.normalize",
-               normalize_range="DataFrame.normalize_range")
+               normalize="DataFrame.normalize", normalize_range="DataFrame.normalize_range")
 class VEMSettings:
     """Settings of the MOT VEM (§5); INI names in brackets.
 
