@@ -10,7 +10,8 @@ from tests.conftest import REPO
 from tools import make_mot_eval_sets, mot_results_table, tune_mot
 from utils.errors import UserError
 from utils.mot_eval import mota_idf1
-from utils.mot_experiments import COUNT_KEYS, bootstrap_ci, dataset_metrics, score_samples
+from utils.mot_experiments import COUNT_KEYS, MethodSpec, bootstrap_ci, dataset_metrics, mean_over_runs, \
+    score_samples
 
 DVAE = str(REPO / "model" / "pretrained" / "mot_srnn.pt")
 FAST = ["--n-iter", "2", "--init-iter", "1", "--config", str(REPO / "config" / "cfg_dvae_vem_mot.ini")]
@@ -90,6 +91,39 @@ def test_tuning_refuses_unequal_budgets(sets, tmp_path):
                        "--accels", "0.003,0.01,0.03", *FAST])
 
 
+def test_tuning_over_several_splits_scores_the_mean_of_each_split(sets, tuning, tmp_path):
+    root, _ = sets
+    single, _ = tuning
+    args = ["--dvae", f"ref={DVAE}", "--taus", "0.1,1", "--init-lens", "10", "--accels", "0.003,0.01", *FAST]
+    occ = tmp_path / "occlusion"
+    tune_mot.main(["--data", str(root / "occlusion" / "val"), "--out", str(occ), *args])
+    pooled = tmp_path / "pooled"
+    tune_mot.main(["--data", str(root / "synthetic" / "val"), "--data", str(root / "occlusion" / "val"),
+                   "--out", str(pooled), *args])
+    key = lambda r: (r["method"], r["assignment_temperature"], r["z_mode"], r["accel_std_ratio"])      # noqa: E731
+    syn = {key(r): r for r in read_csv(single / "grid.csv")}
+    occ_rows = {key(r): r for r in read_csv(occ / "grid.csv")}
+    rows = read_csv(pooled / "grid.csv")
+    assert len(rows) == 12
+    for r in rows:
+        a, b = syn[key(r)], occ_rows[key(r)]
+        assert float(r["idf1"]) == pytest.approx((float(a["idf1"]) + float(b["idf1"])) / 2, abs=2e-3)
+        assert int(r["ids"]) == int(a["ids"]) + int(b["ids"])
+        assert r["splits"] == f"synthetic/val:{float(a['idf1']):.3f};occlusion/val:{float(b['idf1']):.3f}"
+    best = json.loads((pooled / "best.json").read_text())
+    assert best["selected_by"] == "mean validation IDF1 over 2 splits"
+    for method, chosen in best["methods"].items():
+        assert chosen["val_idf1"] == max(float(r["idf1"]) for r in rows if r["method"] == method)
+
+
+def test_tuning_needs_a_split_and_refuses_an_old_grid_file(tmp_path):
+    with pytest.raises(UserError, match="at least one validation split"):
+        tune_mot.main(["--out", str(tmp_path), "--dvae", DVAE, *FAST])
+    (tmp_path / "grid.csv").write_text("method,kind,idf1\n")
+    with pytest.raises(UserError, match="another version of this tool"):
+        tune_mot.main(["--data", str(tmp_path), "--out", str(tmp_path), "--dvae", DVAE, *FAST])
+
+
 def test_results_table_uses_tuned_settings_and_writes_cis(sets, tuning, tmp_path):
     root, _ = sets
     out, _ = tuning
@@ -113,6 +147,49 @@ def test_results_table_uses_tuned_settings_and_writes_cis(sets, tuning, tmp_path
             assert low <= value + 1e-9 and value <= high + 1e-9
     text = (tmp_path / "results.md").read_text()
     assert "| method | MOTA | IDF1 | IDs | HOTA | settings |" in text and "### occlusion (test, 4 samples)" in text
+
+
+def test_results_table_averages_mixdvae_counts_over_vem_seeds(sets, tmp_path):
+    root, _ = sets
+    common = ["--root", str(root), "--sets", "synthetic", "--dvae", f"ref={DVAE}", "--methods", "mixdvae,kf_filter",
+              "--num-boot", "20", "--init-len", "5", *FAST]
+    ids = {}
+    for seeds in ("0", "1", "0,1"):
+        out = tmp_path / seeds.replace(",", "_")
+        mot_results_table.main([*common, "--vem-seeds", seeds, "--out", str(out)])
+        res = json.loads((out / "results.json").read_text())
+        assert res["vem"]["seeds"] == [int(v) for v in seeds.split(",")]
+        rows = res["sets"]["synthetic"]["methods"]
+        ids[seeds] = {label: row["metrics"]["ids"][0] for label, row in rows.items()}
+        ids[seeds]["idf1"] = rows["MixDVAE-ref"]["metrics"]["idf1"][0]
+    assert ids["0,1"]["MixDVAE-ref"] == pytest.approx((ids["0"]["MixDVAE-ref"] + ids["1"]["MixDVAE-ref"]) / 2)
+    assert ids["0,1"]["KF-VEM-filter"] == ids["0"]["KF-VEM-filter"] == ids["1"]["KF-VEM-filter"]
+    assert "averaged over VEM seeds [0, 1]" in (tmp_path / "0_1" / "results.md").read_text()
+    with pytest.raises(UserError, match="at least one seed"):
+        mot_results_table.main([*common, "--vem-seeds", ","])
+
+
+def test_tuning_files_merge_and_a_label_tuned_twice_is_refused(tmp_path):
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    kf = {"kind": "kf_filter", "init_subseq_len": 7}
+    a.write_text(json.dumps({"data": "val A", "methods": {"KF-VEM-filter": kf}}))
+    b.write_text(json.dumps({"data": "val B", "methods": {"MixDVAE-x": {"kind": "mixdvae", "dvae_var_scale": 4}}}))
+    merged = mot_results_table.load_tuning([str(a), str(b), str(tmp_path / "missing.json")], "synthetic")
+    assert merged["methods"]["KF-VEM-filter"]["data"] == "val A" and merged["methods"]["MixDVAE-x"]["data"] == "val B"
+    spec, source = mot_results_table.tuned(MethodSpec("KF-VEM-filter", "kf_filter"), merged)
+    assert spec.init_subseq_len == 7 and source == "tuned on val A"
+    with pytest.raises(UserError, match="tuned in two files"):
+        mot_results_table.load_tuning([str(a), str(a)], "synthetic")
+
+
+def test_mean_over_runs_averages_each_sample():
+    a = {"idtp": np.array([4, 0]), "hota": np.array([0.5, 1.0])}
+    b = {"idtp": np.array([2, 1]), "hota": np.array([0.7, 0.0])}
+    mean = mean_over_runs([a, b])
+    np.testing.assert_allclose(mean["idtp"], [3.0, 0.5])
+    np.testing.assert_allclose(mean["hota"], [0.6, 0.5])
+    with pytest.raises(ValueError):
+        mean_over_runs([])
 
 
 def test_dataset_metrics_equal_the_motmetrics_overall():

@@ -29,8 +29,8 @@ import torch  # noqa: E402
 
 from model.fast_srnn import ES_MODES  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
-from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, bootstrap_ci, load_split, parse_dvae, \
-    reference_vem_settings, score_samples  # noqa: E402
+from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, bootstrap_ci, load_split, mean_over_runs, \
+    parse_dvae, reference_vem_settings, score_samples  # noqa: E402
 
 SETS = ("synthetic", "half_rate", "occlusion", "clutter", "camera", "manoeuvre")
 METRICS = (("mota", "MOTA", True), ("idf1", "IDF1", True), ("ids", "IDs", False), ("hota", "HOTA", True))
@@ -69,18 +69,26 @@ def tuned(spec: MethodSpec, tuning: dict | None) -> tuple[MethodSpec, str]:
         return spec, "defaults"
     if entry.get("kind") != spec.kind:
         raise UserError(f"tuning entry {spec.label!r} is a {entry.get('kind')!r}, the row is a {spec.kind!r}")
-    values = {k: v for k, v in entry.items() if k != "checkpoint"}      # the row's own checkpoint wins
-    return spec.with_settings(values), "tuned on " + str(tuning.get("data", "?"))
+    values = {k: v for k, v in entry.items() if k not in ("checkpoint", "data")}   # the row's own checkpoint wins
+    return spec.with_settings(values), "tuned on " + str(entry.get("data") or tuning.get("data", "?"))
 
 
-def load_tuning(pattern: str | None, name: str) -> dict | None:
-    if not pattern:
-        return None
-    path = Path(pattern.replace("{set}", name))
-    if not path.is_file():
-        print(f"warning: no tuning file {path}: set {name} uses the default settings", file=sys.stderr)
-        return None
-    return json.loads(path.read_text())
+def load_tuning(patterns: list[str] | None, name: str) -> dict | None:
+    """The ``best.json`` files of ``patterns`` (``{set}`` = ``name``) merged into one: each entry keeps the
+    ``data`` it was tuned on; a label tuned in two files is refused."""
+    merged: dict = {"methods": {}}
+    for pattern in patterns or []:
+        path = Path(pattern.replace("{set}", name))
+        if not path.is_file():
+            print(f"warning: no tuning file {path}: its rows of set {name} use the default settings", file=sys.stderr)
+            continue
+        tuning = json.loads(path.read_text())
+        for label, entry in tuning.get("methods", {}).items():
+            if label in merged["methods"]:
+                raise UserError(f"--tuning: {label!r} is tuned in two files (the second is {path})")
+            merged["methods"][label] = {**entry, "data": tuning.get("data", "?")}
+        merged["data"] = tuning.get("data", "?")
+    return merged if merged["methods"] else None
 
 
 def fmt(value: tuple[float, float, float], percent: bool) -> str:
@@ -101,8 +109,10 @@ def markdown(results: dict) -> str:
             settings = ", ".join(f"{k} {v}" for k, v in row["settings"].items() if k != "checkpoint")
             parts.append(f"| {label} | " + " | ".join(cells) + f" | {settings} ({row['settings_from']}) |")
         parts.append("")
+    seeds = results["vem"].get("seeds", [0])
+    runs = f"; MixDVAE rows: per-sample counts averaged over VEM seeds {seeds}" if len(seeds) > 1 else ""
     head = (f"MOTA, IDF1, HOTA in %, IDs = identity switches summed over the split; [95 % bootstrap interval over "
-            f"samples, {results['num_boot']} resamples, seed {results['seed']}]\n\n")
+            f"samples, {results['num_boot']} resamples, seed {results['seed']}]{runs}\n\n")
     return head + "\n".join(parts)
 
 
@@ -110,11 +120,11 @@ def run(args: argparse.Namespace) -> dict:
     base = reference_vem_settings(args.config, n_iter=args.n_iter, init_iter=args.init_iter,
                                   clutter_logprob=args.clutter_logprob)
     specs = method_specs(args, base)
-    runner = MethodRunner(base, args.batch_size, args.seed, args.upsample)
+    runners = [MethodRunner(base, args.batch_size, seed, args.upsample) for seed in args.vem_seeds]
     names = [n.strip() for n in args.sets.split(",") if n.strip()]
     results = {"num_boot": args.num_boot, "seed": args.seed, "split": args.split,
                "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio,
-                       "upsample": args.upsample},
+                       "upsample": args.upsample, "seeds": args.vem_seeds},
                "sets": {}}
     for name in names:
         data = args.root / name / args.split
@@ -125,8 +135,9 @@ def run(args: argparse.Namespace) -> dict:
         for spec in specs:
             spec, source = tuned(spec, tuning)
             t0 = time.perf_counter()
-            tracks = runner.run(spec, batch)
-            metrics = bootstrap_ci(score_samples(gt, tracks, args.iou_threshold), args.num_boot, args.seed)
+            seeded = runners if spec.kind == "mixdvae" else runners[:1]      # the Kalman rows and SORT draw nothing
+            per_sample = mean_over_runs([score_samples(gt, r.run(spec, batch), args.iou_threshold) for r in seeded])
+            metrics = bootstrap_ci(per_sample, args.num_boot, args.seed)
             rows[spec.label] = {"settings": spec.settings(), "settings_from": source, "metrics": metrics,
                                 "seconds": round(time.perf_counter() - t0, 2)}
             print(f"{name}: {spec.label} IDF1 {fmt(metrics['idf1'], True)} ({rows[spec.label]['seconds']:.0f} s)",
@@ -144,7 +155,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--methods", default="mixdvae,kf_filter,kf_smoother,sort", help="comma list of " + ", ".join(KINDS))
     ap.add_argument("--dvae", action="append", default=[], metavar="[NAME=]PATH",
                     help="MixDVAE checkpoint (repeatable; NAME labels the row MixDVAE-NAME)")
-    ap.add_argument("--tuning", default=None, help="best.json of tools/tune_mot.py; {set} = the set's name")
+    ap.add_argument("--tuning", action="append", default=[],
+                    help="best.json of tools/tune_mot.py; {set} = the set's name; repeat to merge several")
     ap.add_argument("--tau", type=float, default=None, help="assignment_temperature (default: --config)")
     ap.add_argument("--init-len", type=int, default=None, help="init_subseq_len (default: --config)")
     ap.add_argument("--z-mode", choices=("sample", "mean"), default="sample")
@@ -160,10 +172,14 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=300)
     ap.add_argument("--iou-threshold", type=float, default=0.5)
     ap.add_argument("--num-boot", type=int, default=1000)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    ap.add_argument("--vem-seeds", type=lambda t: [int(v) for v in t.split(",") if v.strip()], default=[0],
+                    help="comma list of VEM seeds; a MixDVAE row's per-sample counts are averaged over them")
     ap.add_argument("--num-threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("output/results"))
     args = ap.parse_args(argv)
+    if not args.vem_seeds:
+        raise UserError("--vem-seeds: give at least one seed")
     if args.num_boot < 1:
         raise UserError("--num-boot must be >= 1")
     return args

@@ -12,6 +12,12 @@ Grids (every combination; each method gets the same number of points, checked):
 
 The VEM's other settings (``N_iter_total``, ``init_iter_number``, ``std_ratio``, normalisation) come from
 ``--config`` (default ``config/cfg_dvae_vem_mot.ini``) unless ``--n-iter`` / ``--init-iter`` are given.
+
+Several validation splits: repeat ``--data`` (and ``--clutter-data`` for splits whose every VEM gets the
+clutter class ``--clutter-logprob``, default -10 there). Each grid point then runs on every split and is
+scored by the **mean** over the splits of IDF1, MOTA and HOTA (IDs summed); ``grid.csv`` keeps the
+per-split IDF1 in ``splits``. One split gives the plain scores, as before.
+
 Writes to ``--out``:
 
 - ``grid.csv``: one row per method and grid point: settings, IDF1, MOTA, IDs, HOTA (%), seconds;
@@ -34,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from model.fast_srnn import ES_MODES  # noqa: E402
@@ -43,7 +50,7 @@ from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, dataset_metri
     reference_vem_settings, score_samples  # noqa: E402
 
 GRID_COLUMNS = ("method", "kind", "checkpoint", "assignment_temperature", "init_subseq_len", "z_mode", "dvae_var_scale",
-                "dvae_es", "accel_std_ratio", "idf1", "mota", "ids", "hota", "seconds")
+                "dvae_es", "accel_std_ratio", "idf1", "mota", "ids", "hota", "seconds", "splits")
 TUNED = ("mixdvae", "kf_filter", "kf_smoother")
 
 
@@ -95,7 +102,25 @@ def read_grid(path: Path) -> list[dict]:
     if not path.is_file():
         return []
     with path.open(newline="") as f:
-        return list(csv.DictReader(f))
+        reader = csv.DictReader(f)
+        rows = list(reader)
+    if tuple(reader.fieldnames or ()) != GRID_COLUMNS:
+        raise UserError(f"{path}: written by another version of this tool (columns {reader.fieldnames}); "
+                        "choose a new --out")
+    return rows
+
+
+def pooled_metrics(per_split: list[dict]) -> dict:
+    """Mean IDF1 / MOTA / HOTA over the splits (fractions), IDs summed: one score per grid point."""
+    return {"idf1": float(np.mean([m["idf1"] for m in per_split])),
+            "mota": float(np.mean([m["mota"] for m in per_split])),
+            "hota": float(np.mean([m["hota"] for m in per_split])),
+            "ids": int(sum(int(m["ids"]) for m in per_split))}
+
+
+def split_name(path: Path) -> str:
+    """``.../mot_sets/occlusion/val`` -> ``occlusion/val``."""
+    return "/".join(path.parts[-2:])
 
 
 def best_rows(rows: list[dict]) -> dict[str, dict]:
@@ -139,7 +164,10 @@ def best_markdown(best: dict[str, dict], budget: int, data: str) -> str:
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--data", type=Path, required=True, help="validation split (directory of sample .npz)")
+    ap.add_argument("--data", type=Path, action="append", default=[],
+                    help="validation split (directory of sample .npz); repeat to score the mean over splits")
+    ap.add_argument("--clutter-data", type=Path, action="append", default=[],
+                    help="a validation split run with the clutter class (--clutter-logprob, default -10); repeatable")
     ap.add_argument("--out", type=Path, required=True, help="output directory (grid.csv, best.md, best.json)")
     ap.add_argument("--methods", default="mixdvae,kf_filter,kf_smoother", help="comma list of " + ", ".join(TUNED))
     ap.add_argument("--dvae", action="append", default=[], metavar="[NAME=]PATH",
@@ -165,6 +193,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--num-threads", type=int, default=1)
     ap.add_argument("--allow-unequal", action="store_true", help="run even if the grids differ in size")
     args = ap.parse_args(argv)
+    if not args.data and not args.clutter_data:
+        raise UserError("give at least one validation split: --data DIR (or --clutter-data DIR)")
     if any(z not in ("sample", "mean") for z in args.z_modes):
         raise UserError(f"--z-modes: expected sample and/or mean, got {args.z_modes}")
     if any(v not in ES_MODES for v in args.dvae_es):
@@ -189,16 +219,24 @@ def main(argv=None) -> None:
           + (" (equal budget)" if len(set(sizes.values())) == 1 else " (UNEQUAL budget)"))
     base = reference_vem_settings(args.config, n_iter=args.n_iter, init_iter=args.init_iter,
                                   clutter_logprob=args.clutter_logprob)
+    clutter = -10.0 if args.clutter_logprob is None else args.clutter_logprob
+    clutter_base = reference_vem_settings(args.config, n_iter=args.n_iter, init_iter=args.init_iter,
+                                          clutter_logprob=clutter)
     print(f"VEM: N_iter_total {base.n_iter}, init_iter_number {base.init_iter}, std_ratio {base.std_ratio}, "
           f"clutter_logprob {base.clutter_logprob}; seed {args.seed}")
-    batch = load_split(args.data)
-    gt = batch["gt"].numpy()
-    print(f"data: {len(gt)} samples from {args.data}")
-    args.out.mkdir(parents=True, exist_ok=True)
     grid_path = args.out / "grid.csv"
-    rows = read_grid(grid_path)
+    rows = read_grid(grid_path)                                  # before the data: a stale file fails fast
     done = {row_key(r) for r in rows}
-    runner = MethodRunner(base, args.batch_size, args.seed, args.upsample)
+    args.out.mkdir(parents=True, exist_ok=True)
+    splits = []                                                  # (name, batch, gt, runner)
+    for path, setting in [(p, base) for p in args.data] + [(p, clutter_base) for p in args.clutter_data]:
+        batch = load_split(path)
+        splits.append((split_name(path), batch, batch["gt"].numpy(),
+                       MethodRunner(setting, args.batch_size, args.seed, args.upsample)))
+        print(f"data: {len(splits[-1][2])} samples from {path}"
+              + (f" (clutter class {setting.clutter_logprob:g})" if setting is clutter_base else ""))
+    if len(splits) > 1:
+        print(f"each grid point is scored by the mean over {len(splits)} splits")
     new_file = not grid_path.is_file()
     with grid_path.open("a", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(GRID_COLUMNS))
@@ -209,8 +247,9 @@ def main(argv=None) -> None:
                 if point_key(spec) in done:
                     continue
                 t0 = time.perf_counter()
-                tracks = runner.run(spec, batch)
-                m = dataset_metrics(score_samples(gt, tracks, args.iou_threshold))
+                per_split = [dataset_metrics(score_samples(gt, runner.run(spec, batch), args.iou_threshold))
+                             for _, batch, gt, runner in splits]
+                m = pooled_metrics(per_split)
                 row = {"method": label, "kind": spec.kind, "checkpoint": spec.checkpoint or "",
                        "assignment_temperature": spec.assignment_temperature,
                        "init_subseq_len": spec.init_subseq_len,
@@ -220,7 +259,9 @@ def main(argv=None) -> None:
                        "accel_std_ratio": spec.accel_std_ratio if spec.kind != "mixdvae" else "",
                        "idf1": round(100 * float(m["idf1"]), 3), "mota": round(100 * float(m["mota"]), 3),
                        "ids": int(m["ids"]), "hota": round(100 * float(m["hota"]), 3),
-                       "seconds": round(time.perf_counter() - t0, 2)}
+                       "seconds": round(time.perf_counter() - t0, 2),
+                       "splits": ";".join(f"{name}:{100 * float(ms['idf1']):.3f}"
+                                          for (name, *_), ms in zip(splits, per_split))}
                 writer.writerow(row)
                 f.flush()
                 rows.append({k: str(v) for k, v in row.items()})
@@ -232,9 +273,11 @@ def main(argv=None) -> None:
                       f" ({row['seconds']:.0f} s)", flush=True)
     wanted = {point_key(s) for g in specs.values() for s in g}
     best = best_rows([r for r in rows if row_key(r) in wanted])
-    table = best_markdown(best, budget, str(args.data))
+    data = ", ".join(str(p) for p in [*args.data, *args.clutter_data])
+    table = best_markdown(best, budget, data)
     (args.out / "best.md").write_text(table)
-    summary = {"data": str(args.data), "grid_points_per_method": sizes, "selected_by": "validation IDF1",
+    selected_by = "validation IDF1" if len(splits) == 1 else f"mean validation IDF1 over {len(splits)} splits"
+    summary = {"data": data, "grid_points_per_method": sizes, "selected_by": selected_by,
                "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio,
                        "clutter_logprob": base.clutter_logprob, "upsample": args.upsample},
                "grids": {"taus": args.taus, "init_lens": args.init_lens, "z_modes": args.z_modes,

@@ -164,6 +164,17 @@ def score_samples(gt, tracks, iou_threshold: float = IOU_THRESHOLD) -> dict[str,
     return {**{k: counts[k] for k in COUNT_KEYS}, **hota_per_sample(gt, tracks)}
 
 
+def mean_over_runs(runs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Per-sample counts and HOTA averaged over runs of one method (e.g. VEM seeds: MixDVAE samples z).
+
+    The bootstrap then resamples samples, each with its expected counts, so the interval is over data, not
+    over seeds. Shape: each run key -> (B,); returns key -> (B,) float.
+    """
+    if not runs:
+        raise ValueError("mean_over_runs needs at least one run")
+    return {k: np.mean([np.asarray(r[k], dtype=np.float64) for r in runs], axis=0) for k in runs[0]}
+
+
 def dataset_metrics(per_sample: dict[str, np.ndarray], index: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """MOTA, IDF1 (from summed counts), IDs (summed) and HOTA (mean over samples) of the samples ``index``.
 
