@@ -18,10 +18,12 @@ from tests.conftest import REPO
 from utils.checkpoint import load_dvae
 from utils.mot_eval import mota_idf1
 
-RECORDED_IDF1 = 0.997407   # mean over z seeds 0-2 of 0.992778, 1.0, 0.999444, measured on 2026-12-03 with the config
-# as shipped then (mot_srnn_large.pt, smoother E-S, caps 70 / 20, tol 0.001); the caps 30 / 10 shipped since give
-# 0.9925, 1.0, 0.999722 (the same mean). Until 2026-12-03 this test ran one seed at tol 0 and recorded 1.0, which
-# seeds 1 and 2 of the same settings miss (0.9997, 0.9928): it measured the seed as much as the model.
+RECORDED_IDF1 = 0.994537   # mean over z seeds 0-2 of 0.999167, 0.985278, 0.999167, measured on 2026-12-03 with the
+# config shipped since round 5 (mot_srnn_causal_dngap.pt, smoother E-S, tau 0.1, caps 30 / 10, tol 0.001). The row
+# shipped before (mot_srnn_large.pt, tau 0.3) recorded 0.997407 here; on the 1 800 validation samples of round 5 the
+# new row is ahead (mean IDF1 98.70 against 98.49 %), so the 0.3-point drop on these 20 samples is one seed's crossing
+# (seed 1), not a regression. Until 2026-12-03 this test ran one seed at tol 0 and recorded 1.0, which seeds 1 and 2
+# of the same settings miss: it measured the seed as much as the model.
 SEEDS = (0, 1, 2)
 
 
