@@ -137,6 +137,8 @@ class MethodRunner:
         """Tracks of every sample, (B, T, N, 4) pixels. Seeded: the same spec gives the same tracks."""
         from model.sort_tracker import sort_track
 
+        if spec.kind == "mixdvae":
+            self.model(spec.checkpoint)       # load before seeding: building an SRNN draws its initial weights
         torch.manual_seed(self.seed)
         settings = replace(self.base, temperature=spec.assignment_temperature,
                            init_subseq_len=spec.init_subseq_len, save_all_iters=False, log_elbo=False)
