@@ -29,8 +29,8 @@ import torch  # noqa: E402
 
 from model.fast_srnn import ES_MODES  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
-from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, bootstrap_ci, load_split, mean_over_runs, \
-    parse_dvae, reference_vem_settings, score_samples  # noqa: E402
+from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, bootstrap_ci, load_split, parse_dvae, \
+    reference_vem_settings, seeded_scores  # noqa: E402
 
 SETS = ("synthetic", "half_rate", "occlusion", "clutter", "camera", "manoeuvre")
 METRICS = (("mota", "MOTA", True), ("idf1", "IDF1", True), ("ids", "IDs", False), ("hota", "HOTA", True))
@@ -135,9 +135,7 @@ def run(args: argparse.Namespace) -> dict:
         for spec in specs:
             spec, source = tuned(spec, tuning)
             t0 = time.perf_counter()
-            seeded = runners if spec.kind == "mixdvae" else runners[:1]      # the Kalman rows and SORT draw nothing
-            per_sample = mean_over_runs([score_samples(gt, r.run(spec, batch), args.iou_threshold) for r in seeded])
-            metrics = bootstrap_ci(per_sample, args.num_boot, args.seed)
+            metrics = bootstrap_ci(seeded_scores(runners, spec, batch, args.iou_threshold), args.num_boot, args.seed)
             rows[spec.label] = {"settings": spec.settings(), "settings_from": source, "metrics": metrics,
                                 "seconds": round(time.perf_counter() - t0, 2)}
             print(f"{name}: {spec.label} IDF1 {fmt(metrics['idf1'], True)} ({rows[spec.label]['seconds']:.0f} s)",

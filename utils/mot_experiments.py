@@ -177,6 +177,15 @@ def mean_over_runs(runs: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
     return {k: np.mean([np.asarray(r[k], dtype=np.float64) for r in runs], axis=0) for k in runs[0]}
 
 
+def seeded_scores(runners: list[MethodRunner], spec: MethodSpec, batch: dict,
+                  iou_threshold: float = IOU_THRESHOLD) -> dict[str, np.ndarray]:
+    """Per-sample scores of ``spec`` (:func:`score_samples`) averaged over the runners' VEM seeds; the rows that draw
+    nothing (KF-VEMs, SORT) run once, with the first runner."""
+    gt = batch["gt"].numpy()
+    used = runners if spec.kind == "mixdvae" else runners[:1]
+    return mean_over_runs([score_samples(gt, r.run(spec, batch), iou_threshold) for r in used])
+
+
 def dataset_metrics(per_sample: dict[str, np.ndarray], index: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """MOTA, IDF1 (from summed counts), IDs (summed) and HOTA (mean over samples) of the samples ``index``.
 

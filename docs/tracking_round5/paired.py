@@ -18,11 +18,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from utils.mot_experiments import MethodRunner, MethodSpec, dataset_metrics, load_split, mean_over_runs, \
-    reference_vem_settings, score_samples  # noqa: E402
-
-CKPT = {"dngap": "mot_srnn_causal_dngap.pt", "causal": "mot_srnn_causal.pt", "large-dn": "mot_srnn_large_dn.pt",
-        "large": "mot_srnn_large.pt", "noncausal": "mot_srnn_noncausal.pt", "reference": "mot_srnn.pt"}
+from utils.mot_experiments import MethodRunner, MethodSpec, dataset_metrics, load_split, reference_vem_settings, \
+    seeded_scores  # noqa: E402
 
 
 def spec(label: str) -> MethodSpec:
@@ -30,10 +27,8 @@ def spec(label: str) -> MethodSpec:
         entry = json.loads(path.read_text())["methods"].get(label)
         if entry:
             values = {k: v for k, v in entry.items() if not k.startswith("val_")}
-            if entry["kind"] == "mixdvae":
-                name = label.removeprefix("MixDVAE-")
-                stem = max((k for k in CKPT if name == k or name.startswith(k + "-")), key=len)
-                values["checkpoint"] = str(ROOT / "model" / "pretrained" / CKPT[stem])
+            if values.get("checkpoint"):                 # tuned from the repository root
+                values["checkpoint"] = str(ROOT / values["checkpoint"])
             return MethodSpec(label, **values)
     raise SystemExit(f"{label}: not in docs/tracking_round5/tuning/best_*.json")
 
@@ -54,10 +49,9 @@ def main() -> None:
                                       clutter_logprob=-10.0 if name == "clutter" else None)
         runners = [MethodRunner(base, 300, seed, args.upsample) for seed in (0, 1, 2)]
         batch = load_split(ROOT / "data" / "generated" / "mot_sets" / name / "test")
-        gt = batch["gt"].numpy()
-        per = [mean_over_runs([score_samples(gt, r.run(s, batch)) for r in (runners if s.kind == "mixdvae"
-                                                                             else runners[:1])]) for s in specs]
-        index = np.random.default_rng(0).integers(0, len(gt), size=(args.num_boot, len(gt)))
+        per = [seeded_scores(runners, s, batch) for s in specs]
+        num = len(per[0]["hota"])
+        index = np.random.default_rng(0).integers(0, num, size=(args.num_boot, num))
         a, b = (dataset_metrics(p)["idf1"] for p in per)
         diff = dataset_metrics(per[0], index)["idf1"] - dataset_metrics(per[1], index)["idf1"]
         lo, hi = np.percentile(diff, [2.5, 97.5])
