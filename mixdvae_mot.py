@@ -213,21 +213,25 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     if user["print_model"]:
         log(str(model))
     log(f"VEM: {settings}; z_mode {vem['z_mode']}, finetune {tr['finetune']}, E-S {vem['dvae_es']}, "
-        f"var x{vem['dvae_var_scale']:g}")
+        f"var x{vem['dvae_var_scale']:g} ({vem['dvae_es_var']})")
     log(f"baselines: {', '.join(baselines) or 'none'}")
 
-    def dvae(srnn, es_mode=None, var_scale=None):
+    def dvae(srnn, es_mode=None, var_scale=None, es_var=None):
         # the propagate/smoother E-S needs a decoder anchored on s_{t-1}: other DVAEs keep the paper's filter
         es_mode = es_mode or (vem["dvae_es"] if srnn.increments else "filter")
         return SRNNDynamics(srnn, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
-                            var_scale=var_scale or vem["dvae_var_scale"], es_mode=es_mode)
+                            var_scale=var_scale or vem["dvae_var_scale"], es_mode=es_mode,
+                            es_var=es_var or vem["dvae_es_var"])
 
     labels = {**METHODS, **{f"mixdvae:{name}": f"MixDVAE-{name}" for name in extra}}
     runs = {"mixdvae": (dvae(model), settings), **kalman_methods(cfg, settings)}
-    for name, (srnn, path, epoch, es_mode, var_scale) in extra.items():
-        runs[f"mixdvae:{name}"] = (dyn := dvae(srnn.to(device), es_mode, var_scale), settings)
+    for name, (srnn, path, epoch, row) in extra.items():
+        row_settings = replace(settings, temperature=row.tau or settings.temperature,
+                               init_subseq_len=row.init or settings.init_subseq_len)
+        runs[f"mixdvae:{name}"] = (dyn := dvae(srnn.to(device), row.es_mode, row.var_scale, row.es_var), row_settings)
         log(f"DVAE of MixDVAE-{name}: {path} (epoch {epoch}, {srnn.num_parameters()} parameters); "
-            f"E-S {dyn.es_mode}, var x{dyn.var_scale:g}")
+            f"E-S {dyn.es_mode}, var x{dyn.var_scale:g} ({dyn.es_var}), tau {row_settings.temperature:g}, "
+            f"init_subseq_len {row_settings.init_subseq_len}")
     for m in ("kf_filter", "kf_vem"):
         if m in baselines:
             k, s = runs[m]

@@ -41,8 +41,8 @@ REFERENCE_NET = dict(x_dim=4, z_dim=4, activation="tanh", dense_x_h=[4], dim_RNN
 
 
 def shipped_settings(config: str, tol: float | None, log_elbo: bool, loss_every: int | None = None):
-    """VEM settings, z_mode, dvae_var_scale, dvae_es and checkpoint path of the config (read as mixdvae_mot.py
-    reads them)."""
+    """VEM settings, the SRNNDynamics keywords (z_mode, var_scale, es_mode, es_var) and the checkpoint path of the
+    config (read as mixdvae_mot.py reads them)."""
     from model.vem_mot import VEMSettings
     from utils.config import load_config
     from utils.config_keys_mot import VEM_MOT
@@ -58,7 +58,9 @@ def shipped_settings(config: str, tol: float | None, log_elbo: bool, loss_every:
                            log_elbo=log_elbo, save_all_iters=False)
     if tol is not None:
         settings = replace(settings, tol=tol)
-    return settings, vem["z_mode"], vem["dvae_var_scale"], vem["dvae_es"], cfg["Training"]["saved_dvae"]
+    dynamics = {"z_mode": vem["z_mode"], "var_scale": vem["dvae_var_scale"], "es_mode": vem["dvae_es"],
+                "es_var": vem["dvae_es_var"]}
+    return settings, dynamics, cfg["Training"]["saved_dvae"]
 
 
 def load_model(checkpoint: str):
@@ -82,8 +84,7 @@ def run_case(batch: int, args) -> dict:
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    settings, z_mode, var_scale, es_mode, shipped = shipped_settings(args.config, args.tol, not args.no_elbo,
-                                                                      args.dvae_loss_every)
+    settings, dyn_kwargs, shipped = shipped_settings(args.config, args.tol, not args.no_elbo, args.dvae_loss_every)
     if args.n_iter is not None:
         settings = replace(settings, n_iter=args.n_iter)
     if args.init_iter is not None:
@@ -97,8 +98,8 @@ def run_case(batch: int, args) -> dict:
              for i, s in enumerate(samples)]
     data = collate_mot(items)
     model, source = load_model(args.checkpoint or str(shipped))
-    dynamics = SRNNDynamics(model, z_mode=z_mode, var_scale=var_scale, fast=not args.plain,
-                            es_mode=es_mode if model.increments else "filter")
+    dynamics = SRNNDynamics(model, fast=not args.plain,
+                            **{**dyn_kwargs, "es_mode": dyn_kwargs["es_mode"] if model.increments else "filter"})
     if args.compile:                       # the shipped code never compiles: this measures what it would give
         dynamics.fast._step = torch.compile(dynamics.fast._filter_step, dynamic=True)
     warmup = time.perf_counter()

@@ -50,15 +50,15 @@ def main() -> None:
     ap.add_argument("--out", help="write the figures and per-sample counts to this JSON file")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    settings, z_mode, var_scale, es_mode, checkpoint = shipped_settings(args.config, args.tol, log_elbo=False)
+    settings, dyn_kwargs, checkpoint = shipped_settings(args.config, args.tol, log_elbo=False)
     if args.n_iter is not None:
         settings = replace(settings, n_iter=args.n_iter)
     if args.init_iter is not None:
         settings = replace(settings, init_iter=args.init_iter)
     model, source = load_model(str(checkpoint))
     split = load_split(args.data)
-    dynamics = SRNNDynamics(model, z_mode=z_mode, var_scale=var_scale, fast=not args.plain,
-                            es_mode=es_mode if model.increments else "filter")
+    dynamics = SRNNDynamics(model, fast=not args.plain,
+                            **{**dyn_kwargs, "es_mode": dyn_kwargs["es_mode"] if model.increments else "filter"})
     torch.manual_seed(args.seed)
     tracks, iterations = [], []
     wall, cpu = time.perf_counter(), time.process_time()

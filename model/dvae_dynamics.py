@@ -31,23 +31,26 @@ class SRNNDynamics:
             :meth:`SRNN.step` and :meth:`SRNN.inference` (same values, kept to measure the difference).
         es_mode: "filter" (the paper's E-S), "propagate", "smoother" or "iterated"
             (:class:`model.fast_srnn.FastSRNN`).
+        es_var: "model" (sigma^2_theta, the paper) or "fixed" (var_scale x the training increments' variance on
+            every frame) as the variance of the E-S prediction (:class:`model.fast_srnn.FastSRNN`).
     """
 
     def __init__(self, model: SRNN, z_mode: str = "sample", finetune: bool = False, lr: float = 1e-3,
-                 beta: float = 1.0, var_scale: float = 1.0, fast: bool = True, es_mode: str = "filter"):
+                 beta: float = 1.0, var_scale: float = 1.0, fast: bool = True, es_mode: str = "filter",
+                 es_var: str = "model"):
         if z_mode not in ("sample", "mean"):
             raise ValueError(f"z_mode must be 'sample' or 'mean', got {z_mode!r}")
         self.model, self.z_mode, self.finetune, self.lr, self.beta = model.eval(), z_mode, finetune, lr, beta
-        self.var_scale, self.use_fast, self.es_mode = var_scale, fast, es_mode
+        self.var_scale, self.use_fast, self.es_mode, self.es_var = var_scale, fast, es_mode, es_var
         self.optimizer: torch.optim.Optimizer | None = None
-        self.fast = FastSRNN(self.model, var_scale, es_mode)
+        self.fast = FastSRNN(self.model, var_scale, es_mode, es_var)
 
     def for_batch(self) -> SRNNDynamics:
         """Self, or (fine-tuning) a deep copy of the DVAE with a fresh Adam, so no batch sees another's updates."""
         if not self.finetune:
             return self
         other = SRNNDynamics(copy.deepcopy(self.model), self.z_mode, True, self.lr, self.beta, self.var_scale,
-                             self.use_fast, self.es_mode)
+                             self.use_fast, self.es_mode, self.es_var)
         other.optimizer = torch.optim.Adam(other.model.parameters(), lr=self.lr)
         return other
 
@@ -79,7 +82,7 @@ class SRNNDynamics:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
-        self.fast = FastSRNN(self.model, self.var_scale, self.es_mode)
+        self.fast = FastSRNN(self.model, self.var_scale, self.es_mode, self.es_var)
         return fwd["z"].detach().permute(1, 2, 0), loss.detach()
 
     @torch.no_grad()
@@ -104,7 +107,10 @@ class SRNNDynamics:
                 (mu, v), state = self.model.step(m_prev, z[t].T, state)
             elif t > 0:
                 mu, v = self.model.to_data(self.model.generate(drive_h[t].T, z[t].T), m_prev, self.model.delta_std)
-            mu, v = (start.T, start_var.T) if t == 0 else (mu, v * self.var_scale)
+            if t == 0:
+                mu, v = start.T, start_var.T
+            else:                                                       # fixed_var already has var_scale
+                v = self.fast.fixed_var.T.expand_as(v) if self.es_var == "fixed" else v * self.var_scale
             if t > 0 and self.es_mode != "filter":                   # carry Var(s_{t-1}) (FastSRNN.filter)
                 v = v + var
             priors.append((mu, v))

@@ -15,6 +15,7 @@ from model.losses import HALF_LOG_2PI
 from model.srnn import LOGVAR_BOUND, SRNN, bound_logvar
 
 ES_MODES = ("filter", "propagate", "smoother", "iterated")
+ES_VARS = ("model", "fixed")
 
 
 def _dense_layers(module: torch.nn.Module) -> list[tuple[Tensor, Tensor, str | None]]:
@@ -119,6 +120,11 @@ class FastSRNN:
             back to :meth:`SRNN.inference`.
         var_scale: multiplies the decoder variance sigma^2_theta in :meth:`filter` (variance inflation, E-S
             only; 1 = the model's own variance).
+        es_var: the variance of the DVAE prediction in :meth:`filter`. "model" (the paper): sigma^2_theta(h_t,
+            z_t) from the decoder. "fixed": ``var_scale x delta_std^2`` per coordinate (the training increments'
+            variance; ``feat_std^2`` without increments), the same on every frame, so that no frame can claim
+            a large variance through the z that E-Z inferred from the previous iteration's tracks (README,
+            Tracking, round 6: in long gaps that variance let the smoother keep a stall-and-jump path).
         es_mode: E-S of :meth:`filter`. "filter" (the paper): the prior of s_t is N(mu_theta, var_scale
             sigma^2_theta). "propagate": its variance also carries the posterior variance of s_{t-1}, on
             which an increments decoder's mean is anchored (mu_theta = s_{t-1} + d_t). "smoother":
@@ -135,13 +141,15 @@ class FastSRNN:
     """
 
     @torch.no_grad()
-    def __init__(self, model: SRNN, var_scale: float = 1.0, es_mode: str = "filter"):
+    def __init__(self, model: SRNN, var_scale: float = 1.0, es_mode: str = "filter", es_var: str = "model"):
         if es_mode not in ES_MODES:
             raise ValueError(f"es_mode must be one of {', '.join(ES_MODES)}, got {es_mode!r}")
+        if es_var not in ES_VARS:
+            raise ValueError(f"es_var must be one of {', '.join(ES_VARS)}, got {es_var!r}")
         if es_mode != "filter" and not model.increments:
             raise ValueError(f"es_mode {es_mode!r} needs a DVAE trained with increments "
                              "(its decoder mean must be anchored on s_{t-1})")
-        self.model, self.var_scale, self.es_mode = model, var_scale, es_mode
+        self.model, self.var_scale, self.es_mode, self.es_var = model, var_scale, es_mode, es_var
         mean, std = model.feat_mean.detach(), model.feat_std.detach()
         D, Z, lstm = model.x_dim, model.z_dim, model.rnn_h
         H = self.H = lstm.hidden_size
@@ -191,6 +199,7 @@ class FastSRNN:
         # for the loss in feature space (SRNN.output_frame): the data-space output map and each frame's anchor
         # and scale, (D, 1) columns
         self.out_scale, self.out_shift = out_scale[:, None], out_shift[:, None]
+        self.fixed_var = (var_scale * out_scale.square())[:, None]    # es_var = "fixed", data space (D, 1)
         self.feat_mean, self.feat_std, self.delta_std = mean[:, None], std[:, None], delta[:, None]
         # (4.4) inference on [h, features(x) (, increment), z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log std
         self.enc = None
@@ -344,7 +353,10 @@ class FastSRNN:
         (_, _, act1), rest = self.gen[0], self.gen[1:]
         out = _apply(rest, _act(torch.addmm(zproj_t, w_h, hs[-1]), act1))   # (2D, M)
         mu = out[:D] + m_prev if self.increments else out[:D]
-        v = torch.exp(torch.clamp(out[D:], self.logvar_lo, self.logvar_hi)).mul_(self.var_scale)
+        if self.es_var == "fixed":
+            v = self.fixed_var.expand_as(m_prev)
+        else:
+            v = torch.exp(torch.clamp(out[D:], self.logvar_lo, self.logvar_hi)).mul_(self.var_scale)
         if self.es_mode != "filter":
             v = v + var
         m, var = fuse_gaussians(prec_t, info_t, mu, v)

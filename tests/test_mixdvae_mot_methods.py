@@ -33,7 +33,8 @@ def runs(tmp_path_factory):
     cases = {
         "rows": write_ini(root / "rows.ini", root, root / "syn", **common, **{
             "User.run_name": "rows", "Eval.extra_dvae": f"nc:{root / 'noncausal.pt'}, again:{root / 'dvae.pt'}, "
-                                                   f"var2:{root / 'dvae.pt'}:filter:2",
+                                                   f"var2:{root / 'dvae.pt'}:filter:2, "
+                                                   f"own:{root / 'dvae.pt'}:filter:3:fixed:0.2:7",
             "KF.assignment_temperature": 0.5, "KF.filter_init_subseq_len": 5, "KF.filter_accel_std_ratio": 0.003}),
         "inherit": write_ini(root / "inherit.ini", root, root / "syn", **common, **{"User.run_name": "inherit"}),
         "bad_item": write_ini(root / "bad.ini", root, root / "syn", **{"Eval.extra_dvae": "nc"}),
@@ -45,6 +46,10 @@ def runs(tmp_path_factory):
         "main_es": write_ini(root / "main_es.ini", root, root / "syn", **{"VEM.dvae_es": "propagate"}),
         "bad_scale": write_ini(root / "scale.ini", root, root / "syn",
                                **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:filter:big"}),
+        "bad_tau": write_ini(root / "bad_tau.ini", root, root / "syn",
+                             **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:filter:2:model:hot"}),
+        "bad_es_var": write_ini(root / "bad_es_var.ini", root, root / "syn",
+                                **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:filter:2:learned"}),
     }
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(cases, pool.map(run, cases.values())))
@@ -57,17 +62,19 @@ def test_extra_checkpoints_are_rows_and_kf_has_its_own_settings(runs):
     assert proc.returncode == 0, proc.stderr
     out = run_dir(root, "rows")
     summary = json.loads((out / "summary.json").read_text())
-    assert list(summary["methods"]) == ["MixDVAE", "MixDVAE-nc", "MixDVAE-again", "MixDVAE-var2", "KF-VEM-filter",
-                                        "KF-VEM-smoother", "SORT"]
+    assert list(summary["methods"]) == ["MixDVAE", "MixDVAE-nc", "MixDVAE-again", "MixDVAE-var2", "MixDVAE-own",
+                                        "KF-VEM-filter", "KF-VEM-smoother", "SORT"]
     # the same checkpoint under another name, with the same settings and seed, gives the same row
     assert summary["methods"]["MixDVAE-again"]["idf1"] == pytest.approx(summary["methods"]["MixDVAE"]["idf1"])
     settings = summary["method_settings"]
     assert settings["MixDVAE"] == settings["MixDVAE-nc"] == {"assignment_temperature": 0.01, "init_subseq_len": 10}
+    assert settings["MixDVAE-own"] == {"assignment_temperature": 0.2, "init_subseq_len": 7}      # the row's own
     assert settings["KF-VEM-smoother"] == {"assignment_temperature": 0.5, "init_subseq_len": 10}
     assert settings["KF-VEM-filter"] == {"assignment_temperature": 0.5, "init_subseq_len": 5}
     log = (out / "log.txt").read_text()
     assert "MixDVAE-again: " in log and "E-S filter, var x1" in log          # [VEM]'s E-S and inflation
-    assert "E-S filter, var x2" in log                                       # the row's own inflation
+    assert "E-S filter, var x2 (model)" in log                               # the row's own inflation
+    assert "E-S filter, var x3 (fixed), tau 0.2, init_subseq_len 7" in log    # its own E-S variance, tau, init
     assert "KF-VEM-filter: tau 0.5, init_subseq_len 5, accel_std_ratio 0.003" in log
     assert "KF-VEM-smoother: tau 0.5, init_subseq_len 10, accel_std_ratio 0.01" in log
     assert (out / "trackers" / "MixDVAE-syn" / "MixDVAE-nc" / "data" / "s0.txt").is_file()
@@ -84,10 +91,13 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
 
 
 @pytest.mark.parametrize(("case", "message"), [
-    ("bad_item", r"\[Eval\] extra_dvae: expected name:checkpoint\[:es_mode\[:var_scale\]\], got 'nc'"),
+    ("bad_item", r"\[Eval\] extra_dvae: expected name:checkpoint\[:es_mode\[:var_scale\[:es_var\[:tau\[:init\]\]"
+                 r"\]\]\], got 'nc'"),
     ("es_needs_increments", r"\[Eval\] extra_dvae: s: E-S 'smoother' needs an increments DVAE"),
     ("main_es", r"\[VEM\] dvae_es = propagate needs an increments DVAE; checkpoint .*dvae\.pt.* is not one"),
     ("bad_scale", r"\[Eval\] extra_dvae: s: expected a variance scale in \[1e-06, 1e\+06\], got 'big'"),
+    ("bad_tau", r"\[Eval\] extra_dvae: s: tau: expected a number in \[1e-06, 1e\+06\], got 'hot'"),
+    ("bad_es_var", r"\[Eval\] extra_dvae: s: es_var must be one of model, fixed, got 'learned'"),
     ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
     ("missing", r"checkpoint 'nowhere.pt' not found"),
 ])

@@ -21,7 +21,8 @@ Every estimator sees the noisy boxes and is scored against the *clean* trajector
 
 ``--gap L`` adds a second table: frames 30..30+L-1 of every trajectory are missing (a long occlusion), and the
 error is measured over those frames only (and over the frames after the gap), for the CV smoother and the
-one-target VEM rows; this is where the dynamics model must carry the track alone.
+one-target VEM rows (each ``--gap-var-scales`` x ``--gap-es-vars``, the ``[VEM] dvae_es_var`` of the rows); this
+is where the dynamics model must carry the track alone.
 
 Columns: ``px`` = mean over frames of the L2 norm over the 4 coordinates (pixels); ``x1 y1 x2 y2`` = RMSE per
 coordinate (pixels); ``z2`` = mean squared z-score of the error under the model's own variance (1 = calibrated,
@@ -31,6 +32,7 @@ coordinate (pixels); ``z2`` = mean squared z-score of the error under the model'
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -40,11 +42,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.trajectory_dataset import TrajectoryDataset
-from model.fast_srnn import ES_MODES
+from model.fast_srnn import ES_MODES, ES_VARS
 from model.kf_vem import kalman_smoother
 from model.vem_mot import SRNNDynamics, VEMSettings, box_sizes, run_vem
 from utils.checkpoint import load_dvae
-from utils.errors import run_main
+from utils.errors import UserError, run_main
 
 PIXELS = torch.tensor([1920.0, 1080.0, 1920.0, 1080.0])
 RATIOS = (0.0, 0.03, 0.06)
@@ -83,13 +85,13 @@ def cv_smoother(noisy: torch.Tensor, std: torch.Tensor, accel_ratio: float) -> t
 
 
 def one_target_vem(model: torch.nn.Module, noisy: torch.Tensor, ratio: float, es_mode: str, var_scale: float,
-                   missing: slice | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                   missing: slice | None = None, es_var: str = "model") -> tuple[torch.Tensor, torch.Tensor]:
     """The DVAE inside a one-target, one-detection VEM (every detection is the source's): (mean, var),
     (B, T, 4) normalised, from the noisy boxes (B, T, 4) normalised; the first noisy box starts the track."""
     T = noisy.shape[1]
     settings = VEMSettings(n_iter=10, init_iter=1, init_subseq_len=T, std_ratio=max(ratio, NOISE_FLOOR),
                            temperature=1.0, log_elbo=False)
-    dynamics = SRNNDynamics(model, z_mode="mean", var_scale=var_scale, es_mode=es_mode)
+    dynamics = SRNNDynamics(model, z_mode="mean", var_scale=var_scale, es_mode=es_mode, es_var=es_var)
     det = (noisy * PIXELS)[:, :, None].clone()
     if missing is not None:
         det[:, missing] = float("nan")
@@ -137,10 +139,11 @@ def evaluate(clean: torch.Tensor, models: dict[str, torch.nn.Module], ratios=RAT
 
 @torch.no_grad()
 def evaluate_gap(clean: torch.Tensor, models: dict[str, torch.nn.Module], gap_len: int, gap_start: int = 30,
-                 ratio: float = 0.03, seed: int = 0, var_scales=(1.0, 4.0)) -> list[dict]:
+                 ratio: float = 0.03, seed: int = 0, var_scales=(1.0, 4.0), es_vars=("model",)) -> list[dict]:
     """Rows of {estimator, gap_px, after_px}: errors (px) inside a gap of ``gap_len`` missing frames and over
     the frames after it, at ``ratio`` noise; every increments DVAE as a one-target VEM for each E-S and
-    variance inflation in ``var_scales``; the CV smoother with each process noise of the grid."""
+    variance scale in ``var_scales`` and E-S variance in ``es_vars``; the CV smoother with each process noise of
+    the grid."""
     gen = torch.Generator().manual_seed(seed)
     std = noise_std(clean, ratio)
     noisy = clean + std * torch.randn(clean.shape, generator=gen)
@@ -157,9 +160,10 @@ def evaluate_gap(clean: torch.Tensor, models: dict[str, torch.nn.Module], gap_le
         if not model.increments:
             continue
         for es_mode in ES_MODES:
-            for scale in var_scales:
-                est = one_target_vem(model, noisy, ratio, es_mode, scale, missing=gap)[0]
-                rows.append((f"{name} E-S {es_mode}", f"var x{scale:g}", *errors(est)))
+            for scale, es_var in itertools.product(var_scales, es_vars):
+                est = one_target_vem(model, noisy, ratio, es_mode, scale, missing=gap, es_var=es_var)[0]
+                rows.append((f"{name} E-S {es_mode}", f"var x{scale:g}" + (" (fixed)" if es_var == "fixed" else ""),
+                             *errors(est)))
     return [{"estimator": e, "setting": s, "gap_px": g, "after_px": a} for e, s, g, a in rows]
 
 
@@ -209,7 +213,13 @@ def main() -> None:
     ap.add_argument("--ci", action="store_true",
                     help="also print paired recon - identity and one-step - CV differences with 95 %% CIs")
     ap.add_argument("--gap", type=int, default=0, help="also score a gap of this many missing frames (0 = no)")
+    ap.add_argument("--gap-var-scales", type=lambda t: [float(v) for v in t.split(",")], default=[1.0, 4.0],
+                    help="variance scales of the gap table's one-target VEM rows")
+    ap.add_argument("--gap-es-vars", type=lambda t: [v.strip() for v in t.split(",")], default=["model"],
+                    help="E-S variances of the gap table's rows: model and/or fixed ([VEM] dvae_es_var)")
     args = ap.parse_args()
+    if any(v not in ES_VARS for v in args.gap_es_vars):
+        raise UserError(f"--gap-es-vars: expected some of {', '.join(ES_VARS)}, got {args.gap_es_vars}")
     torch.set_num_threads(1)
     models = {}
     for spec in args.checkpoints:
@@ -231,7 +241,7 @@ def main() -> None:
                   f"[{r['ci_low']:+.3f}, {r['ci_high']:+.3f}] | {100 * r['dvae_better_share']:.1f} % |")
         rows = rows + ci_rows
     if args.gap:
-        gap_rows = evaluate_gap(clean, models, args.gap)
+        gap_rows = evaluate_gap(clean, models, args.gap, var_scales=args.gap_var_scales, es_vars=args.gap_es_vars)
         print(f"\ngap of {args.gap} missing frames (30..{29 + args.gap}) at 3 % noise: error inside the gap / after it")
         print("| estimator | setting | gap px | after px |\n|---|---|---|---|")
         for r in gap_rows:

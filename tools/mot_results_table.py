@@ -27,7 +27,7 @@ if str(ROOT) not in sys.path:
 
 import torch  # noqa: E402
 
-from model.fast_srnn import ES_MODES  # noqa: E402
+from model.fast_srnn import ES_MODES, ES_VARS  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
 from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, bootstrap_ci, load_split, parse_dvae, \
     reference_vem_settings, seeded_scores  # noqa: E402
@@ -50,8 +50,7 @@ def method_specs(args: argparse.Namespace, base) -> list[MethodSpec]:
             for text in args.dvae:
                 label, path = parse_dvae(text)
                 specs.append(MethodSpec(label, kind, path, z_mode=args.z_mode, dvae_var_scale=args.var_scale,
-                                        dvae_es=args.dvae_es,
-                                        **defaults))
+                                        dvae_es=args.dvae_es, dvae_es_var=args.es_var, **defaults))
         else:
             specs.append(MethodSpec(KINDS[kind], kind, accel_std_ratio=args.accel, **defaults))
     labels = [s.label for s in specs]
@@ -160,6 +159,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--z-mode", choices=("sample", "mean"), default="sample")
     ap.add_argument("--var-scale", type=float, default=1.0, help="MixDVAE dvae_var_scale")
     ap.add_argument("--dvae-es", choices=ES_MODES, default="filter", help="MixDVAE dvae_es")
+    ap.add_argument("--es-var", choices=ES_VARS, default="model", help="MixDVAE dvae_es_var")
     ap.add_argument("--accel", type=float, default=0.01, help="KF-VEM accel_std_ratio")
     ap.add_argument("--config", default="config/cfg_dvae_vem_mot.ini")
     ap.add_argument("--n-iter", type=int, default=None)

@@ -6,7 +6,7 @@
 Grids (every combination; each method gets the same number of points, checked):
 
 - MixDVAE (one per ``--dvae [NAME=]PATH``): ``--taus`` x ``--init-lens`` x ``--z-modes`` x ``--var-scales``
-  (``dvae_var_scale``);
+  (``dvae_var_scale``) x ``--dvae-es`` x ``--es-vars`` (``dvae_es_var``);
 - KF-VEM filter and KF-VEM smoother, each on its own: ``--taus`` x ``--init-lens`` x ``--accels``
   (``accel_std_ratio``).
 
@@ -43,14 +43,14 @@ if str(ROOT) not in sys.path:
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from model.fast_srnn import ES_MODES  # noqa: E402
+from model.fast_srnn import ES_MODES, ES_VARS  # noqa: E402
 
 from utils.errors import UserError, run_main  # noqa: E402
 from utils.mot_experiments import KINDS, MethodRunner, MethodSpec, dataset_metrics, load_split, parse_dvae, \
     reference_vem_settings, score_samples  # noqa: E402
 
 GRID_COLUMNS = ("method", "kind", "checkpoint", "assignment_temperature", "init_subseq_len", "z_mode", "dvae_var_scale",
-                "dvae_es", "accel_std_ratio", "idf1", "mota", "ids", "hota", "seconds", "splits")
+                "dvae_es", "dvae_es_var", "accel_std_ratio", "idf1", "mota", "ids", "hota", "seconds", "splits")
 TUNED = ("mixdvae", "kf_filter", "kf_smoother")
 
 
@@ -75,9 +75,11 @@ def grids(args: argparse.Namespace) -> dict[str, list[MethodSpec]]:
                 raise UserError("--methods mixdvae needs at least one --dvae [NAME=]PATH")
             for text in args.dvae:
                 label, path = parse_dvae(text)
-                out[label] = [MethodSpec(label, kind, path, tau, init, z_mode=z, dvae_var_scale=v, dvae_es=es)
-                              for tau, init, z, v, es in itertools.product(args.taus, args.init_lens, args.z_modes,
-                                                                           args.var_scales, args.dvae_es)]
+                out[label] = [MethodSpec(label, kind, path, tau, init, z_mode=z, dvae_var_scale=v, dvae_es=es,
+                                         dvae_es_var=ev)
+                              for tau, init, z, v, es, ev in itertools.product(args.taus, args.init_lens, args.z_modes,
+                                                                               args.var_scales, args.dvae_es,
+                                                                               args.es_vars)]
         else:
             out[KINDS[kind]] = [MethodSpec(KINDS[kind], kind, None, tau, init, accel_std_ratio=a)
                                 for tau, init, a in itertools.product(args.taus, args.init_lens, args.accels)]
@@ -88,13 +90,14 @@ def point_key(spec: MethodSpec) -> tuple:
     dvae = spec.kind == "mixdvae"
     return (spec.label, str(spec.checkpoint or ""), f"{spec.assignment_temperature:g}", str(spec.init_subseq_len),
             spec.z_mode if dvae else "", f"{spec.dvae_var_scale:g}" if dvae else "", spec.dvae_es if dvae else "",
-            "" if dvae else f"{spec.accel_std_ratio:g}")
+            spec.dvae_es_var if dvae else "", "" if dvae else f"{spec.accel_std_ratio:g}")
 
 
 def row_key(row: dict) -> tuple:
     return (row["method"], row["checkpoint"], f"{float(row['assignment_temperature']):g}", row["init_subseq_len"],
             row["z_mode"], f"{float(row.get('dvae_var_scale') or 1):g}" if row["z_mode"] else "",
             (row.get("dvae_es") or "filter") if row["z_mode"] else "",
+            (row.get("dvae_es_var") or "model") if row["z_mode"] else "",
             f"{float(row['accel_std_ratio']):g}" if row["accel_std_ratio"] else "")
 
 
@@ -139,7 +142,8 @@ def settings_of(row: dict, clutter_logprob: float | None) -> dict:
            "init_subseq_len": int(row["init_subseq_len"])}
     if row["kind"] == "mixdvae":
         out.update(checkpoint=row["checkpoint"], z_mode=row["z_mode"],
-                   dvae_var_scale=float(row.get("dvae_var_scale") or 1), dvae_es=row.get("dvae_es") or "filter")
+                   dvae_var_scale=float(row.get("dvae_var_scale") or 1), dvae_es=row.get("dvae_es") or "filter",
+                   dvae_es_var=row.get("dvae_es_var") or "model")
     else:
         out["accel_std_ratio"] = float(row["accel_std_ratio"])
     if clutter_logprob is not None:
@@ -153,7 +157,8 @@ def best_markdown(best: dict[str, dict], budget: int, data: str) -> str:
              "| method | tau | init_subseq_len | z_mode, var_scale / accel_std_ratio | IDF1 | MOTA | IDs | HOTA |",
              "|---|---|---|---|---|---|---|---|"]
     for label, r in best.items():
-        third = (f"{r['z_mode']}, var x{float(r.get('dvae_var_scale') or 1):g}, E-S {r.get('dvae_es') or 'filter'}"
+        third = (f"{r['z_mode']}, var x{float(r.get('dvae_var_scale') or 1):g} ({r.get('dvae_es_var') or 'model'}), "
+                 f"E-S {r.get('dvae_es') or 'filter'}"
                  if r["kind"] == "mixdvae"
                  else f"accel {float(r['accel_std_ratio']):g}")
         lines.append(f"| {label} | {float(r['assignment_temperature']):g} | {r['init_subseq_len']} | {third} | "
@@ -179,6 +184,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--var-scales", type=floats, default=floats("1"), help="MixDVAE dvae_var_scale")
     ap.add_argument("--dvae-es", type=lambda s: [v.strip() for v in s.split(",") if v.strip()], default=["filter"],
                     help="MixDVAE dvae_es: filter, propagate and/or smoother")
+    ap.add_argument("--es-vars", type=lambda s: [v.strip() for v in s.split(",") if v.strip()], default=["model"],
+                    help="MixDVAE dvae_es_var: model and/or fixed")
     ap.add_argument("--accels", type=floats, default=floats("0.003,0.01"), help="KF-VEM accel_std_ratio")
     ap.add_argument("--config", default="config/cfg_dvae_vem_mot.ini",
                     help="INI giving N_iter_total, init_iter_number, std_ratio, normalisation")
@@ -199,7 +206,10 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise UserError(f"--z-modes: expected sample and/or mean, got {args.z_modes}")
     if any(v not in ES_MODES for v in args.dvae_es):
         raise UserError(f"--dvae-es: expected some of {', '.join(ES_MODES)}, got {args.dvae_es}")
-    if not (args.taus and args.init_lens and args.z_modes and args.var_scales and args.dvae_es and args.accels):
+    if any(v not in ES_VARS for v in args.es_vars):
+        raise UserError(f"--es-vars: expected some of {', '.join(ES_VARS)}, got {args.es_vars}")
+    if not (args.taus and args.init_lens and args.z_modes and args.var_scales and args.dvae_es and args.es_vars
+            and args.accels):
         raise UserError("every grid (--taus, --init-lens, --z-modes, --var-scales, --accels) needs at least one value")
     if any(v <= 0 for v in args.var_scales):
         raise UserError(f"--var-scales: expected positive numbers, got {args.var_scales}")
@@ -256,6 +266,7 @@ def main(argv=None) -> None:
                        "z_mode": spec.z_mode if spec.kind == "mixdvae" else "",
                        "dvae_var_scale": spec.dvae_var_scale if spec.kind == "mixdvae" else "",
                        "dvae_es": spec.dvae_es if spec.kind == "mixdvae" else "",
+                       "dvae_es_var": spec.dvae_es_var if spec.kind == "mixdvae" else "",
                        "accel_std_ratio": spec.accel_std_ratio if spec.kind != "mixdvae" else "",
                        "idf1": round(100 * float(m["idf1"]), 3), "mota": round(100 * float(m["mota"]), 3),
                        "ids": int(m["ids"]), "hota": round(100 * float(m["hota"]), 3),
@@ -265,7 +276,8 @@ def main(argv=None) -> None:
                 writer.writerow(row)
                 f.flush()
                 rows.append({k: str(v) for k, v in row.items()})
-                third = (f"z {spec.z_mode} var x{spec.dvae_var_scale:g} E-S {spec.dvae_es}" if spec.kind == "mixdvae"
+                third = (f"z {spec.z_mode} var x{spec.dvae_var_scale:g} ({spec.dvae_es_var}) E-S {spec.dvae_es}"
+                         if spec.kind == "mixdvae"
                          else f"accel {spec.accel_std_ratio:g}")
                 print(f"[{label} {i + 1}/{len(grid)}] tau {spec.assignment_temperature:g} init "
                       f"{spec.init_subseq_len} " + third
@@ -281,7 +293,7 @@ def main(argv=None) -> None:
                "vem": {"N_iter_total": base.n_iter, "init_iter_number": base.init_iter, "std_ratio": base.std_ratio,
                        "clutter_logprob": base.clutter_logprob, "upsample": args.upsample},
                "grids": {"taus": args.taus, "init_lens": args.init_lens, "z_modes": args.z_modes,
-                         "var_scales": args.var_scales, "dvae_es": args.dvae_es,
+                         "var_scales": args.var_scales, "dvae_es": args.dvae_es, "es_vars": args.es_vars,
                          "accels": args.accels},
                "methods": {label: {**settings_of(r, base.clutter_logprob), "val_idf1": float(r["idf1"]),
                                    "val_mota": float(r["mota"]), "val_ids": int(r["ids"]), "val_hota": float(r["hota"])}

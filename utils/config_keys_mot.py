@@ -53,13 +53,18 @@ VEM_MOT = [
         help="log-likelihood of a clutter class relative to a source at zero distance, e.g. -10 (5.2); "
              "empty = no clutter class", low=-1e6, high=1e6),
     Key("VEM", "dvae_var_scale", "float", 1.0,
-        help="E-S (5.4) uses dvae_var_scale x the DVAE variance sigma^2_theta (variance inflation; 1 = as trained)",
+        help="E-S (5.4) uses dvae_var_scale x the DVAE variance sigma^2_theta (variance inflation; 1 = as trained), "
+             "or with dvae_es_var = fixed, dvae_var_scale x delta_std^2",
         low=1e-6, high=1e6),
     Key("VEM", "dvae_es", "choice", "filter",
         help="E-S (5.4): filter = the paper's recursion; propagate = the prior variance also carries "
              "Var(s_{t-1}); smoother = propagate + a backward pass; iterated = smoother with h_t driven by "
              "the means E-Z saw (all but filter: increments DVAEs only)",
         choices=("filter", "propagate", "smoother", "iterated")),
+    Key("VEM", "dvae_es_var", "choice", "model",
+        help="variance of the E-S prediction (5.4): model = the decoder's sigma^2_theta(h_t, z_t) (the paper); "
+             "fixed = dvae_var_scale x the training increments' variance delta_std^2, the same on every frame "
+             "(README, Tracking, round 6)", choices=("model", "fixed")),
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
     Key("VEM", "update_phi", "bool", False, help="re-estimate the observation variances every iteration (5.6)"),
@@ -88,10 +93,10 @@ VEM_MOT = [
         help="comma list of baselines run next to MixDVAE: kf_filter (KF-VEM, causal Kalman filter), "
              "kf_vem (KF-VEM, RTS smoother), sort (may be empty)"),
     Key("Eval", "extra_dvae", "str", "",
-        help="more MixDVAE rows: comma list of name:checkpoint[:dvae_es[:dvae_var_scale]] (e.g. "
-             "noncausal:model/pretrained/x.pt, or causal:model/pretrained/x.pt:filter:8), each run with the [VEM] "
-             "settings (but its own E-S mode and variance inflation when given) and shown as MixDVAE-<name> "
-             "(may be empty)"),
+        help="more MixDVAE rows: comma list of name:checkpoint[:dvae_es[:dvae_var_scale[:dvae_es_var[:tau[:init]]]]] "
+             "(e.g. noncausal:model/pretrained/x.pt, or causal:model/pretrained/x.pt:propagate:2:fixed:0.03:5), each "
+             "run with the [VEM] settings but its own E-S mode, variance scale, E-S variance, assignment_temperature "
+             "and init_subseq_len when given, and shown as MixDVAE-<name> (may be empty)"),
     Key("Eval", "metric_workers", "int", 0,
         help="processes that compute the methods' metric tables in parallel (the same tables); 0 = one per CPU "
              "core, 1 = in the main process", low=0),

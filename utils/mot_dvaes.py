@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
-from model.fast_srnn import ES_MODES
+from model.fast_srnn import ES_MODES, ES_VARS
 from utils.checkpoint import load_dvae
 from utils.config import Config
 from utils.errors import UserError
@@ -25,34 +26,66 @@ def load_mot_dvae(cfg: Config):
     return model, ckpt
 
 
-def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
-    """[Eval] extra_dvae ("name:path[:es_mode[:var_scale]], ..."): more MixDVAE rows, each checkpoint loaded
-    and checked against o_dim (not against [Network], which describes saved_dvae: an extra may be non-causal
-    or larger). A row may set its own E-S mode and variance inflation; by default it takes [VEM]'s.
+@dataclass(frozen=True)
+class RowSettings:
+    """An [Eval] extra_dvae row's own settings; None = the [VEM] value."""
 
-    Returns: name -> (model, checkpoint path, its epoch, es_mode or None, var_scale or None), in the INI's order.
+    es_mode: str | None = None
+    var_scale: float | None = None
+    es_var: str | None = None
+    tau: float | None = None
+    init: int | None = None
+
+
+def _number(text: str, kind, low, high, what: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise UserError(f"{what}: expected {'an integer' if kind is int else 'a number'} in [{low:g}, {high:g}], "
+                        f"got {text!r}")
+    return value
+
+
+def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
+    """[Eval] extra_dvae ("name:path[:es_mode[:var_scale[:es_var[:tau[:init]]]]], ..."): more MixDVAE rows, each
+    checkpoint loaded and checked against o_dim (not against [Network], which describes saved_dvae: an extra may
+    be non-causal or larger). A row may set its own E-S mode, variance scale, E-S variance ("model" or "fixed"),
+    E-W temperature tau and initialisation window; by default it takes [VEM]'s.
+
+    Returns: name -> (model, checkpoint path, its epoch, RowSettings), in the INI's order.
     """
     where = f"{cfg.path} [Eval] extra_dvae"
+    form = "name:checkpoint[:es_mode[:var_scale[:es_var[:tau[:init]]]]]"
     out: dict[str, tuple] = {}
     for item in (v.strip() for v in cfg["Eval"]["extra_dvae"].split(",")):
         if not item:
             continue
         name, sep, path = (v.strip() for v in item.partition(":"))
         if not sep or not name or not path:
-            raise UserError(f"{where}: expected name:checkpoint[:es_mode[:var_scale]], got {item!r}")
-        es_mode = var_scale = None
-        parts = path.split(":")
-        if len(parts) >= 2 and parts[1].strip() in ES_MODES:
-            path, es_mode = parts[0].strip(), parts[1].strip()
-            if len(parts) == 3:
+            raise UserError(f"{where}: expected {form}, got {item!r}")
+        es_mode = var_scale = es_var = tau = init = None
+        parts = [v.strip() for v in path.split(":")]
+        if len(parts) >= 2 and parts[1] in ES_MODES:
+            if len(parts) > 6:
+                raise UserError(f"{where}: expected {form}, got {item!r}")
+            path, es_mode = parts[0], parts[1]
+            if len(parts) >= 3:
                 try:
                     var_scale = float(parts[2])
                 except ValueError:
                     var_scale = -1.0
                 if not 1e-6 <= var_scale <= 1e6:
                     raise UserError(f"{where}: {name}: expected a variance scale in [1e-06, 1e+06], got {parts[2]!r}")
-            elif len(parts) > 3:
-                raise UserError(f"{where}: expected name:checkpoint[:es_mode[:var_scale]], got {item!r}")
+            if len(parts) >= 4:
+                es_var = parts[3]
+                if es_var not in ES_VARS:
+                    raise UserError(f"{where}: {name}: es_var must be one of {', '.join(ES_VARS)}, got {es_var!r}")
+            if len(parts) >= 5:
+                tau = _number(parts[4], float, 1e-6, 1e6, f"{where}: {name}: tau")
+            if len(parts) == 6:
+                init = _number(parts[5], int, 1, 100000, f"{where}: {name}: init")
         if name in out:
             raise UserError(f"{where}: the name {name!r} is used twice")
         model, ckpt = load_dvae(Path(path), head="gaussian", where=where)
@@ -61,5 +94,5 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
                             f"{cfg['VEM']['o_dim']}")
         if es_mode not in (None, "filter") and not model.increments:
             raise UserError(f"{where}: {name}: E-S {es_mode!r} needs an increments DVAE, {path!r} is not one")
-        out[name] = (model, path, ckpt.get("epoch", "?"), es_mode, var_scale)
+        out[name] = (model, path, ckpt.get("epoch", "?"), RowSettings(es_mode, var_scale, es_var, tau, init))
     return out

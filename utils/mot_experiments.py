@@ -42,6 +42,7 @@ class MethodSpec:
         z_mode: MixDVAE's E-Z (5.3), "sample" or "mean".
         dvae_var_scale: MixDVAE's E-S variance inflation (sigma^2_theta x this, 5.4).
         dvae_es: MixDVAE's E-S, "filter", "propagate" or "smoother" (:class:`model.fast_srnn.FastSRNN`).
+        dvae_es_var: the variance of MixDVAE's E-S prediction, "model" (sigma^2_theta) or "fixed".
         accel_std_ratio, init_vel_std_ratio: KF-VEM process noise and frame-1 velocity prior (§7).
         clutter_logprob: the VEM's clutter class (5.2); None = the runner's base setting.
     """
@@ -54,6 +55,7 @@ class MethodSpec:
     z_mode: str = "sample"
     dvae_var_scale: float = 1.0
     dvae_es: str = "filter"
+    dvae_es_var: str = "model"
     accel_std_ratio: float = 0.01
     init_vel_std_ratio: float = 0.1
     clutter_logprob: float | None = None
@@ -68,7 +70,7 @@ class MethodSpec:
         """The settings that matter for this kind (for CSV/JSON/markdown)."""
         kf = ("assignment_temperature", "init_subseq_len", "accel_std_ratio", "init_vel_std_ratio", "clutter_logprob")
         keys = {"mixdvae": ("checkpoint", "assignment_temperature", "init_subseq_len", "z_mode", "dvae_var_scale",
-                            "dvae_es", "clutter_logprob"),
+                            "dvae_es", "dvae_es_var", "clutter_logprob"),
                 "kf_filter": kf, "kf_smoother": kf, "sort": ()}[self.kind]
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
@@ -130,7 +132,7 @@ class MethodRunner:
     def dynamics(self, spec: MethodSpec):
         if spec.kind == "mixdvae":
             return SRNNDynamics(self.model(spec.checkpoint), z_mode=spec.z_mode, var_scale=spec.dvae_var_scale,
-                                es_mode=spec.dvae_es)
+                                es_mode=spec.dvae_es, es_var=spec.dvae_es_var)
         return KalmanDynamics(spec.accel_std_ratio, spec.init_vel_std_ratio, smooth=spec.kind == "kf_smoother")
 
     def run(self, spec: MethodSpec, batch: dict) -> np.ndarray:

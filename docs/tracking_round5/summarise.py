@@ -29,15 +29,19 @@ def cell(metric, pct=True):
     return f"{100 * v:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]" if pct else f"{v:.0f}"
 
 
-def main(paths):
+def main(paths, rows_shown=None, causal=CAUSAL, default=DEFAULT):
+    """Print both tables; ``rows_shown`` (label -> text), ``causal`` and ``default`` name the rows (round 6 passes
+    its own)."""
+    rows_shown = rows_shown or ROWS
     sets = {}
-    for p in paths:
-        sets.update(json.loads(Path(p).read_text())["sets"])
+    for p in paths:                                  # files may split the rows or the sets: merge both
+        for name, res in json.loads(Path(p).read_text())["sets"].items():
+            sets.setdefault(name, {**res, "methods": {}})["methods"].update(res["methods"])
     print("| set | method | MOTA | IDF1 | IDs | HOTA |\n|---|---|---|---|---|---|")
     for name, res in sets.items():
         rows = res["methods"]
         best = max(v["metrics"]["idf1"][0] for k, v in rows.items())
-        for i, (label, text) in enumerate(ROWS.items()):
+        for i, (label, text) in enumerate(rows_shown.items()):
             m = rows[label]["metrics"]
             idf1 = cell(m["idf1"])
             if abs(m["idf1"][0] - best) < 5e-4:
@@ -52,9 +56,9 @@ def main(paths):
         mix = {k: v for k, v in f.items() if k.startswith("MixDVAE")}
         top = max(mix, key=mix.get)
         yes = lambda ok: "yes" if ok else "**no**"     # noqa: E731
-        print(f"| {name} | {f[CAUSAL]:.2f} | {f['KF-VEM-filter']:.2f} | {yes(f[CAUSAL] >= f['KF-VEM-filter'])} | "
-              f"{f[DEFAULT]:.2f} | {mix[top]:.2f} ({top.removeprefix('MixDVAE-')}) | {f['KF-VEM-smoother']:.2f} | "
-              f"{yes(f[DEFAULT] >= f['KF-VEM-smoother'])} | {yes(mix[top] >= f['KF-VEM-smoother'])} |")
+        print(f"| {name} | {f[causal]:.2f} | {f['KF-VEM-filter']:.2f} | {yes(f[causal] >= f['KF-VEM-filter'])} | "
+              f"{f[default]:.2f} | {mix[top]:.2f} ({top.removeprefix('MixDVAE-')}) | {f['KF-VEM-smoother']:.2f} | "
+              f"{yes(f[default] >= f['KF-VEM-smoother'])} | {yes(mix[top] >= f['KF-VEM-smoother'])} |")
 
 
 if __name__ == "__main__":

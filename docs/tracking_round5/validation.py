@@ -1,7 +1,7 @@
 """Round-5 validation table for README: each row's selected grid point (tools/tune_mot.py best.json) with its
 mean validation IDF1 over the six splits and the IDF1 of each split (from the grid.csv ``splits`` column).
 
-    python docs/tracking_round5/validation.py output/tuning_v5/*/grid.csv
+    python docs/tracking_round5/validation.py output/tuning_v5/*/grid.csv   (round 6: docs/tracking_round6/tuning/*.csv)
 """
 
 import csv
@@ -21,7 +21,8 @@ def main(paths):
     print("| row | τ | init | var / accel | mean IDF1 | " + " | ".join(names) + " | HOTA |")
     print("|---|---|---|---|---|" + "---|" * len(names) + "---|")
     for label, (_, r) in sorted(best.items(), key=lambda kv: -kv[1][0][0]):
-        third = (f"× {float(r['dvae_var_scale']):g}" if r["kind"] == "mixdvae"
+        fixed = " δ² (fixed)" if r.get("dvae_es_var") == "fixed" else ""
+        third = (f"× {float(r['dvae_var_scale']):g}{fixed}" if r["kind"] == "mixdvae"
                  else f"accel {float(r['accel_std_ratio']):g}")
         per = [s.split(":")[1] for s in r["splits"].split(";")]
         cells = " | ".join(f"{float(v):.2f}" for v in per)
