@@ -4,14 +4,14 @@ N sources (objects) share one DVAE; detections o_tk are assigned to sources by t
 variable w_tk. Sizes: B samples, T frames, K detection slots, N sources, D = 4 box coordinates
 (x1, y1, x2, y2), S = N, or N + 1 with the clutter class (last).
 
-- (5.1) observation variance Phi_tk               -> :func:`observation_variance`
+- (5.1) observation variance Phi_tk               -> :func:`model.mot_observation.observation_variance`
 - (5.2) E-W  eta_tkn = q(w_tk = n)                  -> :func:`e_w`
 - (5.3) E-Z  z from the DVAE encoder on m           -> :meth:`model.dvae_dynamics.SRNNDynamics.e_z`
 - (5.4) E-S  information-form fusion, recursive     -> :func:`observation_information`,
                                                        :func:`model.fusion.fuse_gaussians`,
                                                        :meth:`SRNNDynamics.e_s` (``FastSRNN.filter``)
 - (5.5) fine-tuning, one Adam step per iteration    -> :meth:`SRNNDynamics.e_z` (``finetune=True``)
-- (5.6) M-step on Phi (optional)                    -> :func:`update_observation_variance`
+- (5.6) M-step on Phi (optional)                    -> :func:`model.mot_observation.update_observation_variance`
 - (5.7) windowed initialisation                     -> :func:`windowed_init`
 - (5.8) ELBO terms per iteration                    -> :func:`model.vem_elbo.elbo_terms`
 - iterations until convergence (or a cap)           -> :func:`iterate`
@@ -44,12 +44,10 @@ from torch import Tensor
 from model.boxes import MIN_STD, box_scale, box_sizes, valid_detections
 from model.dvae_dynamics import SRNNDynamics  # noqa: F401  (the DVAE source model; imported from here too)
 from model.mot_convergence import calm_counts, converged
+from model.mot_observation import MISSING_VAR, observation_variance, update_observation_variance  # noqa: F401
 from model.vem_elbo import elbo_terms, logged_iteration
 from utils.config import defaults_from
 from utils.config_keys_mot import VEM_MOT
-
-MISSING_VAR = 1.0     # harmless finite Phi of a missing detection (its weight is exactly zero)
-
 
 @dataclass(frozen=True)
 @defaults_from(VEM_MOT, n_iter="VEM.N_iter_total", init_iter="VEM.init_iter_number", tol="VEM.convergence_tol",
@@ -144,20 +142,6 @@ class Dynamics(Protocol):
         (T, D, M) and the first-frame prior N(start, start_var), each (D, M)."""
 
 
-# ----------------------------------------------------------------------------- (5.1)
-
-
-def observation_variance(obs: Tensor, mask: Tensor, std_ratio: float) -> Tensor:
-    """(5.1) diagonal Phi_tk: std = std_ratio x width (x coordinates) / height (y coordinates).
-
-    Missing detections get :data:`MISSING_VAR` (finite; they get zero weight in E-W).
-
-    Shape: obs (T, D, K, B), mask (T, K, B) -> (T, D, K, B).
-    """
-    std = (std_ratio * box_sizes(obs, 1)).clamp_min(MIN_STD)
-    return torch.where(mask[:, None], std**2, torch.full_like(std, MISSING_VAR))
-
-
 # ----------------------------------------------------------------------------- (5.2)
 
 
@@ -202,25 +186,6 @@ def observation_information(eta: Tensor, obs: Tensor, obs_var: Tensor) -> tuple[
     inv_phi = 1.0 / obs_var
     w = eta[:, None]                                                            # (T, 1, K, N, B)
     return (w * inv_phi[:, :, :, None]).sum(2), (w * (obs * inv_phi)[:, :, :, None]).sum(2)
-
-
-# ----------------------------------------------------------------------------- (5.6)
-
-
-def update_observation_variance(eta: Tensor, obs: Tensor, mask: Tensor, m: Tensor, var: Tensor,
-                                obs_var: Tensor) -> Tensor:
-    """(5.6) M-step: ``Phi_tk = sum_n eta_tkn [(o_tk - m_tn)^2 + Sigma_tn] / sum_n eta_tkn`` (diagonal).
-
-    Detections with no weight on a real source (missing, or all clutter) keep their ``obs_var``.
-
-    Shape: eta (T, K, S, B), obs, obs_var (T, D, K, B), mask (T, K, B), m, var (T, D, N, B) -> (T, D, K, B).
-    """
-    w = eta[:, :, :m.shape[2]]                                                  # (T, K, N, B)
-    spread = (obs[:, :, :, None] - m[:, :, None]).square_().add_(var[:, :, None])   # (T, D, K, N, B)
-    total = w.sum(2)                                                            # (T, K, B)
-    new = (w[:, None] * spread).sum(3) / total.clamp_min(1e-12)[:, None]
-    keep = ((total <= 1e-12) | ~mask)[:, None]
-    return torch.where(keep, obs_var, new.clamp_min(MIN_STD**2))
 
 
 # ----------------------------------------------------------------------------- iterations
