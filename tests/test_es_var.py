@@ -69,12 +69,12 @@ def test_fixed_smoother_is_the_exact_random_walk_posterior_with_the_dvae_drift()
     with torch.no_grad():
         m_s, v_s = fast.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z)
     drift = torch.stack([torch.zeros(D, M)] + [mu - m_prev for m_prev, mu in steps]).double()
-    q = torch.full((T,), 1.0, dtype=torch.float64)
+    q = 2.0 * model.delta_std.double() ** 2                           # var_scale x delta_std^2, per coordinate
     for d in range(D):
         for j in range(M):
             exact_m, exact_v = random_walk_posterior(
                 x[0, d, j].double(), torch.tensor(1e-5, dtype=torch.float64), drift[:, d, j],
-                q * 2.0 * model.delta_std[d].double() ** 2, x[:, d, j].double(), prec[:, d, j].double())
+                q[d].expand(T), x[:, d, j].double(), prec[:, d, j].double())
             torch.testing.assert_close(m_s[:, d, j].double(), exact_m, atol=1e-5, rtol=1e-4)
             torch.testing.assert_close(v_s[:, d, j].double(), exact_v, atol=1e-9, rtol=1e-3)
 

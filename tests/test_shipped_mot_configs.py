@@ -7,13 +7,13 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import REPO
+from utils.config import load_config
+from utils.config_keys_mot import VEM_MOT
+from utils.mot_dvaes import load_extra_dvaes, load_mot_dvae
 
 # the data is generated (make demo, tools/make_mot_eval_sets.py), not part of a fresh clone: point data_dir at a
 # folder that always exists, so that only the DVAE keys are under test
 ANY_DIR = ("User.data_dir=config",)
-from utils.config import load_config
-from utils.config_keys_mot import VEM_MOT
-from utils.mot_dvaes import load_extra_dvaes, load_mot_dvae
 
 
 @pytest.fixture(autouse=True)

@@ -37,14 +37,14 @@ class RowSettings:
     init: int | None = None
 
 
-def _number(text: str, kind, low, high, what: str):
+def _number(text: str, kind, low, high, where: str, what: str):
+    """``kind(text)`` if it parses and lies in [low, high], else a one-line UserError naming ``where`` and ``what``."""
     try:
         value = kind(text)
     except ValueError:
         value = None
     if value is None or not low <= value <= high:
-        raise UserError(f"{what}: expected {'an integer' if kind is int else 'a number'} in [{low:g}, {high:g}], "
-                        f"got {text!r}")
+        raise UserError(f"{where}: expected {what} in [{low:g}, {high:g}], got {text!r}")
     return value
 
 
@@ -72,20 +72,15 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
                 raise UserError(f"{where}: expected {form}, got {item!r}")
             path, es_mode = parts[0], parts[1]
             if len(parts) >= 3:
-                try:
-                    var_scale = float(parts[2])
-                except ValueError:
-                    var_scale = -1.0
-                if not 1e-6 <= var_scale <= 1e6:
-                    raise UserError(f"{where}: {name}: expected a variance scale in [1e-06, 1e+06], got {parts[2]!r}")
+                var_scale = _number(parts[2], float, 1e-6, 1e6, f"{where}: {name}", "a variance scale")
             if len(parts) >= 4:
                 es_var = parts[3]
                 if es_var not in ES_VARS:
                     raise UserError(f"{where}: {name}: es_var must be one of {', '.join(ES_VARS)}, got {es_var!r}")
             if len(parts) >= 5:
-                tau = _number(parts[4], float, 1e-6, 1e6, f"{where}: {name}: tau")
+                tau = _number(parts[4], float, 1e-6, 1e6, f"{where}: {name}", "a temperature tau")
             if len(parts) == 6:
-                init = _number(parts[5], int, 1, 100000, f"{where}: {name}: init")
+                init = _number(parts[5], int, 1, 100000, f"{where}: {name}", "an init window (frames)")
         if name in out:
             raise UserError(f"{where}: the name {name!r} is used twice")
         model, ckpt = load_dvae(Path(path), head="gaussian", where=where)
