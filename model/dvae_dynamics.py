@@ -31,8 +31,10 @@ class SRNNDynamics:
             :meth:`SRNN.step` and :meth:`SRNN.inference` (same values, kept to measure the difference).
         es_mode: "filter" (the paper's E-S), "propagate", "smoother" or "iterated"
             (:class:`model.fast_srnn.FastSRNN`).
-        es_var: "model" (sigma^2_theta, the paper) or "fixed" (var_scale x the training increments' variance on
-            every frame) as the variance of the E-S prediction (:class:`model.fast_srnn.FastSRNN`).
+        es_var: "model" (sigma^2_theta, the paper), "fixed" (var_scale x the training increments' variance on
+            every frame) or "adaptive" (that variance with a k per sequence estimated from the data,
+            :mod:`model.covariance_matching`) as the variance of the E-S prediction
+            (:class:`model.fast_srnn.FastSRNN`).
     """
 
     def __init__(self, model: SRNN, z_mode: str = "sample", finetune: bool = False, lr: float = 1e-3,
@@ -48,6 +50,7 @@ class SRNNDynamics:
     def for_batch(self) -> SRNNDynamics:
         """Self, or (fine-tuning) a deep copy of the DVAE with a fresh Adam, so no batch sees another's updates."""
         if not self.finetune:
+            self.fast.reset()
             return self
         other = SRNNDynamics(copy.deepcopy(self.model), self.z_mode, True, self.lr, self.beta, self.var_scale,
                              self.use_fast, self.es_mode, self.es_var)
@@ -102,6 +105,9 @@ class SRNNDynamics:
         if self.use_fast:
             return self.fast.filter(prec, info, start, start_var, z, drive_h)
         means, variances, priors, m_prev, var, state = [], [], [], None, None, None
+        matching = self.fast.matching
+        unit = self.fast.var_unit.T                                                # (1, D)
+        q = None if matching is None else (self.fast.var_unit * matching.start_pass(prec.shape[2], prec)).T
         for t in range(prec.shape[0]):
             if drive_h is None:
                 (mu, v), state = self.model.step(m_prev, z[t].T, state)
@@ -109,15 +115,22 @@ class SRNNDynamics:
                 mu, v = self.model.to_data(self.model.generate(drive_h[t].T, z[t].T), m_prev, self.model.delta_std)
             if t == 0:
                 mu, v = start.T, start_var.T
+            elif self.es_var == "model":
+                v = v * self.var_scale
             else:                                                       # fixed_var already has var_scale
-                v = self.fast.fixed_var.T.expand_as(v) if self.es_var == "fixed" else v * self.var_scale
+                v = (self.fast.fixed_var.T if q is None else q).expand_as(v)
             if t > 0 and self.es_mode != "filter":                   # carry Var(s_{t-1}) (FastSRNN.filter)
                 v = v + var
             priors.append((mu, v))
+            var_prev = var
             m_prev, var = fuse_gaussians(prec[t].T, info[t].T, mu, v)
+            if t > 0 and matching is not None:
+                matching.observe(mu.T, v.T, var_prev.T, m_prev.T, var.T, unit.T)
             means.append(m_prev)
             variances.append(var)
         m, var = torch.stack(means).transpose(1, 2), torch.stack(variances).transpose(1, 2)
+        if matching is not None:
+            matching.finish()
         if self.es_mode in ("smoother", "iterated"):
             mu, v = (torch.stack(p).transpose(1, 2) for p in zip(*priors))
             return rts_identity_backward(m, var, mu, v)

@@ -10,12 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from model.covariance_matching import CovarianceMatching
 from model.fusion import fuse_gaussians, rts_identity_backward
 from model.losses import HALF_LOG_2PI
 from model.srnn import LOGVAR_BOUND, SRNN, bound_logvar
 
 ES_MODES = ("filter", "propagate", "smoother", "iterated")
-ES_VARS = ("model", "fixed")
+ES_VARS = ("model", "fixed", "adaptive")
 
 
 def _dense_layers(module: torch.nn.Module) -> list[tuple[Tensor, Tensor, str | None]]:
@@ -125,6 +126,8 @@ class FastSRNN:
             variance; ``feat_std^2`` without increments), the same on every frame, so that no frame can claim
             a large variance through the z that E-Z inferred from the previous iteration's tracks (README,
             Tracking, round 6: in long gaps that variance let the smoother keep a stall-and-jump path).
+            "adaptive": the same with a k per sequence re-estimated after every pass from the pass's filter
+            corrections (:mod:`model.covariance_matching`, starting at ``var_scale``); ``reset()`` forgets them.
         es_mode: E-S of :meth:`filter`. "filter" (the paper): the prior of s_t is N(mu_theta, var_scale
             sigma^2_theta). "propagate": its variance also carries the posterior variance of s_{t-1}, on
             which an increments decoder's mean is anchored (mu_theta = s_{t-1} + d_t). "smoother":
@@ -200,6 +203,9 @@ class FastSRNN:
         # and scale, (D, 1) columns
         self.out_scale, self.out_shift = out_scale[:, None], out_shift[:, None]
         self.fixed_var = (var_scale * out_scale.square())[:, None]    # es_var = "fixed", data space (D, 1)
+        self.matching = CovarianceMatching(var_scale, es_mode != "filter") if es_var == "adaptive" else None
+        self.var_unit = out_scale.square()[:, None]                    # es_var = "adaptive": q = k x var_unit
+        self._q = self.fixed_var
         self.feat_mean, self.feat_std, self.delta_std = mean[:, None], std[:, None], delta[:, None]
         # (4.4) inference on [h, features(x) (, increment), z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log std
         self.enc = None
@@ -220,11 +226,19 @@ class FastSRNN:
             mlp = [(torch.eye(n, dtype=in_scale.dtype, device=in_scale.device), torch.zeros_like(in_scale), None)]
         return _fold_stack(mlp + [heads], in_scale, in_shift)
 
+    def reset(self) -> None:
+        """Forget what a previous batch left: the cached filter pass and (``adaptive``) the per-sequence k."""
+        self.last = None
+        if self.matching is not None:
+            self.matching.reset()
+
     def select(self, columns: Tensor) -> None:
         """Keep the cached filter pass of the sequences ``columns`` (of M) only, for when the VEM drops the
         sequences that have converged."""
         if self.last is not None:
             self.last = (self.last[0][..., columns], self.last[1][..., columns])
+        if self.matching is not None:
+            self.matching.select(columns)
 
     def encode(self, m: Tensor, sample: bool) -> dict[str, Tensor]:
         """(4.1) h and (4.4) q(z) on the sequences m (T, D, M); ``sample=False`` propagates the posterior mean.
@@ -302,6 +316,9 @@ class FastSRNN:
         keep_h = not smooth                     # encode() gets these means back (the smoothers return others)
         hs = [prec.new_zeros(H, M) for _ in range(L)]
         cs = [prec.new_zeros(H, M) for _ in range(L)]
+        matching = self.matching
+        if matching is not None:
+            self._q = self.var_unit * matching.start_pass(M, prec)
         means, variances, h_top, prior_means, prior_vars = [], [], [], [], []
         m_prev = m_prev2 = var = None
         for t in range(T):
@@ -315,10 +332,13 @@ class FastSRNN:
                 mu, v = start, start_var
                 m_prev, var = fuse_gaussians(prec[0], info[0], mu, v)
             else:
+                var_prev = var
                 hs, cs, mu, v, m_new, var = self._step(m_prev, m_prev if m_prev2 is None else m_prev2, hs, cs,
                                                        zproj[t], w_h, prec[t], info[t], var,
                                                        None if drive_h is None else drive_h[t])
                 m_prev2, m_prev = m_prev, m_new
+                if matching is not None:
+                    matching.observe(mu, v, var_prev, m_new, var, self.var_unit)
             if keep_h:
                 h_top.append(hs[-1])
             if smooth:
@@ -328,6 +348,8 @@ class FastSRNN:
             variances.append(var)
         m, var = torch.stack(means), torch.stack(variances)
         self.last = (m, torch.stack(h_top)) if keep_h else None
+        if matching is not None:
+            matching.finish()
         if smooth:
             return rts_identity_backward(m, var, torch.stack(prior_means), torch.stack(prior_vars))
         return m, var
@@ -353,8 +375,8 @@ class FastSRNN:
         (_, _, act1), rest = self.gen[0], self.gen[1:]
         out = _apply(rest, _act(torch.addmm(zproj_t, w_h, hs[-1]), act1))   # (2D, M)
         mu = out[:D] + m_prev if self.increments else out[:D]
-        if self.es_var == "fixed":
-            v = self.fixed_var.expand_as(m_prev)
+        if self.es_var != "model":                                     # fixed, or adaptive's k per sequence
+            v = self._q.expand_as(m_prev)
         else:
             v = torch.exp(torch.clamp(out[D:], self.logvar_lo, self.logvar_hi)).mul_(self.var_scale)
         if self.es_mode != "filter":

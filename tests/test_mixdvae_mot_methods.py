@@ -97,7 +97,7 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
     ("main_es", r"\[VEM\] dvae_es = propagate needs an increments DVAE; checkpoint .*dvae\.pt.* is not one"),
     ("bad_scale", r"\[Eval\] extra_dvae: s: expected a variance scale in \[1e-06, 1e\+06\], got 'big'"),
     ("bad_tau", r"\[Eval\] extra_dvae: s: expected a temperature tau in \[1e-06, 1e\+06\], got 'hot'"),
-    ("bad_es_var", r"\[Eval\] extra_dvae: s: es_var must be one of model, fixed, got 'learned'"),
+    ("bad_es_var", r"\[Eval\] extra_dvae: s: es_var must be one of model, fixed, adaptive, got 'learned'"),
     ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
     ("missing", r"checkpoint 'nowhere.pt' not found"),
 ])

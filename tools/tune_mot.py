@@ -185,7 +185,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--dvae-es", type=lambda s: [v.strip() for v in s.split(",") if v.strip()], default=["filter"],
                     help="MixDVAE dvae_es: filter, propagate and/or smoother")
     ap.add_argument("--es-vars", type=lambda s: [v.strip() for v in s.split(",") if v.strip()], default=["model"],
-                    help="MixDVAE dvae_es_var: model and/or fixed")
+                    help="MixDVAE dvae_es_var: model, fixed and/or adaptive")
     ap.add_argument("--accels", type=floats, default=floats("0.003,0.01"), help="KF-VEM accel_std_ratio")
     ap.add_argument("--config", default="config/cfg_dvae_vem_mot.ini",
                     help="INI giving N_iter_total, init_iter_number, std_ratio, normalisation")

@@ -64,7 +64,9 @@ VEM_MOT = [
     Key("VEM", "dvae_es_var", "choice", "model",
         help="variance of the E-S prediction (5.4): model = the decoder's sigma^2_theta(h_t, z_t) (the paper); "
              "fixed = dvae_var_scale x the training increments' variance delta_std^2, the same on every frame "
-             "(README, Tracking, round 6)", choices=("model", "fixed")),
+             "(README, Tracking, round 6); adaptive = that variance with a k per sequence re-estimated from the "
+             "data after every E-S pass, starting at dvae_var_scale (covariance matching, README, Tracking, "
+             "round 7)", choices=("model", "fixed", "adaptive")),
     Key("VEM", "z_mode", "choice", "sample", help="E-Z (5.3) takes a sample of q(z) or its mean",
         choices=("sample", "mean")),
     Key("VEM", "update_phi", "bool", False, help="re-estimate the observation variances every iteration (5.6)"),
