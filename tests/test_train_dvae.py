@@ -190,3 +190,29 @@ def test_audio_checkpoint_carries_the_stft(audio_run):
     assert ckpt["stft"] == load_config(ini, TRAIN_AUDIO)["STFT"]
     with pytest.raises(UserError, match=r"\[STFT\] wlen_sec = 0.016 but the INI says 0.064"):
         load_dvae(run_dir / "best.pt", stft={**ckpt["stft"], "wlen_sec": 0.064})
+
+
+def test_audio_warm_start_with_interference(audio_run, tmp_path):
+    """[Training] interference_dir: the run logs its pool, trains and validates on corrupted inputs (the validation
+    loss against the clean target is higher than the clean run's at the same weights), and bad keys exit 2."""
+    ini, _, run_dir, losses = audio_run
+    sections = read_ini(ini)
+    rng = np.random.default_rng(1)
+    write_tones(tmp_path / "other", 3, rng)
+    sections["User"]["save_root"] = str(tmp_path / "runs")
+    sections["Training"].update(init_from=str(run_dir / "best.pt"), n_epochs=1, lr=1e-8,
+                                interference_dir=str(tmp_path / "other"), interference_snr="-5, 0",
+                                interference_prob=1.0)
+    proc, new_dir = train(write_ini(tmp_path / "intf.ini", sections))
+    assert "interference: 54 sequences of" in proc.stdout
+    assert "-5 to 0 dB below the source, on 100% of them" in proc.stdout
+    corrupted = pd.read_csv(new_dir / "loss.csv")["val_recon"].iloc[0]
+    assert corrupted > 1.05 * losses["val_recon"].min()         # same weights (lr ~ 0), noisier input
+    for key, value, message in (("interference_snr", "loud", "expected 'low, high'"),
+                                ("interference_snr", "5, 0", "low 5.0 > high 0.0"),
+                                ("interference_dir", str(tmp_path / "nowhere"), "is not a directory")):
+        bad = {**sections, "Training": {**sections["Training"], key: value},
+               "User": {**sections["User"], "save_root": str(tmp_path / f"runs_{len(message)}")}}
+        bad_proc = run_script(SCRIPT, write_ini(tmp_path / "bad.ini", bad), timeout=120)
+        assert bad_proc.returncode == 2 and message in bad_proc.stderr
+        assert not (tmp_path / f"runs_{len(message)}").exists()

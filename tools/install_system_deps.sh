@@ -2,7 +2,8 @@
 # Debian packages for the surrogate audio corpora: espeak-ng, FluidSynth and a General-MIDI
 # SoundFont (the default corpus), and for the broader corpus (--engines espeak,flite,festival
 # --all-soundfonts): Flite, Festival with two diphone voices and an HTS voice, and the TimGM6mb
-# SoundFont. Never the MuseScore General SoundFont (reserved, DESIGN §12).
+# SoundFont, and sox (decodes the GSM prompts of the real-speech training set, data/real_speech_collect.py
+# --set train). Never the MuseScore General SoundFont (reserved, DESIGN §12).
 # Installed when missing and running as root; otherwise says what to run. Audio tests that need
 # them are skipped when they are absent.
 set -u
@@ -12,6 +13,7 @@ command -v fluidsynth >/dev/null 2>&1 || missing+=(fluidsynth)
 [ -f /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing+=(fluid-soundfont-gm)
 [ -f /usr/share/sounds/sf2/TimGM6mb.sf2 ] || missing+=(timgm6mb-soundfont)
 command -v flite >/dev/null 2>&1 || missing+=(flite)
+command -v sox >/dev/null 2>&1 || missing+=(sox)
 command -v text2wave >/dev/null 2>&1 || missing+=(festival)
 [ -d /usr/share/festival/voices/english/kal_diphone ] || missing+=(festvox-kallpc16k)
 [ -d /usr/share/festival/voices/english/ked_diphone ] || missing+=(festvox-kdlpc16k)

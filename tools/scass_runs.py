@@ -44,8 +44,10 @@ from utils.stft import STFT  # noqa: E402
 
 SOURCES = ("flute", "speech")
 STATIC = "static"
-DEFAULT_DVAES = ("model/pretrained/flute_srnn.pt", "model/pretrained/speech_srnn_bl.pt")
+DEFAULT_DVAES = ("model/pretrained/flute_srnn_intf.pt", "model/pretrained/speech_srnn_bl.pt")
 DEFAULT_TRAIN = ("data/generated/surrogate/flute/train", "data/generated/surrogate/speech/train")
+# NMF's training data ([NMF] train_dir_s1 / s2): since round 5 the speech dictionary is learned on real speech
+NMF_TRAIN = ("data/generated/surrogate/flute/train", "data/generated/real_speech_train/train")
 
 
 def reference_stft() -> STFT:
@@ -148,10 +150,11 @@ def static_spectrum(train_dir: str | Path, stft: STFT) -> StaticSpectrum:
 @dataclass(frozen=True)
 class MixDVAEPoint:
     """Settings of one MixDVAE run (``[VEM]`` / ``[Training]`` keys of ``mixdvae_scass.py``); the defaults are
-    those of ``config/cfg_dvae_vem_scass.ini`` (``ratio_v_theta_x`` 0.05, the Wiener output and the band-limit
-    speech DVAE since round 3 of the tuning on real speech; round 2's are ``ratio_v_theta_x=0.1,
-    speech=model/pretrained/speech_srnn.pt``, the paper's ``ratio_v_theta_x=0.03,output=mean,
-    speech=model/pretrained/speech_srnn.pt``).
+    those of ``config/cfg_dvae_vem_scass.ini`` (``ratio_v_theta_x`` 0.0003 and the interference-trained flute DVAE
+    since round 5 of the tuning on real speech, the Wiener output and the band-limit speech DVAE since round 3;
+    round 3's are ``ratio_v_theta_x=0.05,flute=model/pretrained/flute_srnn.pt``, round 2's ``ratio_v_theta_x=0.1,
+    flute=model/pretrained/flute_srnn.pt,speech=model/pretrained/speech_srnn.pt``, the paper's
+    ``ratio_v_theta_x=0.03,output=mean,flute=model/pretrained/flute_srnn.pt,speech=model/pretrained/speech_srnn.pt``).
 
     ``finetune_lr`` 0 means no fine-tuning; otherwise one Adam step per VEM iteration at this
     learning rate (so the number of fine-tuning steps is ``n_iter``). ``flute`` / ``speech`` are
@@ -160,7 +163,7 @@ class MixDVAEPoint:
     or ``wiener``, the mixture masked by the posterior powers (``model.scass_output``).
     """
 
-    ratio_v_theta_x: float = 0.05
+    ratio_v_theta_x: float = 0.0003
     z_mode: str = "sample"
     finetune_lr: float = 0.0
     n_iter: int = 70
@@ -250,22 +253,23 @@ def mixdvae_scores(point: MixDVAEPoint, data: MixtureSet, models: ModelCache, sn
 @dataclass(frozen=True)
 class NMFPoint:
     """Settings of the supervised NMF baseline (``[NMF]`` keys of ``mixdvae_scass.py``); the defaults are those of
-    ``config/cfg_dvae_vem_scass.ini`` (8 atoms, 100 separation iterations since round 3 of the tuning on real
-    speech; round 2's are ``n_components=32,iterations_separation=50``, saved in
-    ``model/pretrained/nmf_surrogate.npz``).
+    ``config/cfg_dvae_vem_scass.ini`` (96 atoms, 400 separation iterations and the real-speech training set since
+    round 5 of the tuning on real speech; round 3's are ``n_components=8,iterations_separation=100,
+    train_speech=data/generated/surrogate/speech/train``, round 2's ``n_components=32,iterations_separation=50``,
+    saved in ``model/pretrained/nmf_surrogate.npz``).
 
     ``dictionary`` loads saved dictionaries (e.g. ``model/pretrained/nmf_surrogate.npz``) instead of
     learning them; their atoms and divergence then come from the file.
     """
 
-    n_components: int = 8
+    n_components: int = 96
     beta: str = "kl"
-    iterations_separation: int = 100
+    iterations_separation: int = 400
     iterations: int = 100
     max_frames: int = 20000
     seed: int = 0
-    train_flute: str = DEFAULT_TRAIN[0]
-    train_speech: str = DEFAULT_TRAIN[1]
+    train_flute: str = NMF_TRAIN[0]
+    train_speech: str = NMF_TRAIN[1]
     dictionary: str = ""
 
     def dictionary_key(self) -> dict:

@@ -9,7 +9,8 @@
 A method is ``LABEL=KIND[,key=value,...]``, KIND one of mixdvae, nmf, ibm, mixture; the keys are the fields
 of ``tools/scass_runs.MixDVAEPoint`` / ``NMFPoint`` (e.g. ``mixdvae,ratio_v_theta_x=0.1,speech=static``,
 ``nmf,train_flute=data/generated/surrogate_broad_flute/train``). Defaults are the shipped ones
-(``config/cfg_dvae_vem_scass.ini``; the paper's MixDVAE is ``mixdvae,ratio_v_theta_x=0.03,output=mean``).
+(``config/cfg_dvae_vem_scass.ini``; the paper's MixDVAE is ``mixdvae,ratio_v_theta_x=0.03,output=mean,
+flute=model/pretrained/flute_srnn.pt,speech=model/pretrained/speech_srnn.pt``).
 
 Writes to ``--out``: ``items.csv`` (one row per set, method and mixture: SI-SDR of flute and speech; rows
 already there for the same method settings are not recomputed, so an interrupted run resumes, and sets or

@@ -40,8 +40,8 @@ import torch  # noqa: E402
 
 from model.scass_output import OUTPUTS  # noqa: E402
 from tools import scass_table  # noqa: E402
-from tools.scass_runs import ModelCache, MixDVAEPoint, NMFPoint, load_set, mixdvae_scores, nmf_scores, \
-    reference_stft  # noqa: E402
+from tools.scass_runs import DEFAULT_DVAES, NMF_TRAIN, MixDVAEPoint, ModelCache, NMFPoint, load_set, \
+    mixdvae_scores, nmf_scores, reference_stft  # noqa: E402
 from utils.errors import UserError, run_main  # noqa: E402
 
 METHODS = ("mixdvae", "nmf")
@@ -273,13 +273,13 @@ def parse_args(argv=None) -> argparse.Namespace:
                          "e.g. 0.1:mean:0,0.1:sample:1e-4")
     ap.add_argument("--outputs", type=words, default=list(OUTPUTS), help="MixDVAE output ([VEM] output)")
     ap.add_argument("--iters", type=ints, default=ints("40,70"), help="MixDVAE N_iter_total")
-    ap.add_argument("--dvae-flute", default="model/pretrained/flute_srnn.pt")
-    ap.add_argument("--dvae-speech", default="model/pretrained/speech_srnn_bl.pt")
+    ap.add_argument("--dvae-flute", default=DEFAULT_DVAES[0])
+    ap.add_argument("--dvae-speech", default=DEFAULT_DVAES[1])
     ap.add_argument("--atoms", type=ints, default=ints("16,32"), help="NMF n_components")
     ap.add_argument("--betas", type=words, default=["kl", "is"], help="NMF divergence")
     ap.add_argument("--sep-iters", type=ints, default=ints("50,100,200"), help="NMF iterations_separation")
-    ap.add_argument("--nmf-train-flute", default="data/generated/surrogate/flute/train")
-    ap.add_argument("--nmf-train-speech", default="data/generated/surrogate/speech/train")
+    ap.add_argument("--nmf-train-flute", default=NMF_TRAIN[0])
+    ap.add_argument("--nmf-train-speech", default=NMF_TRAIN[1])
     ap.add_argument("--nmf-shipped", default="model/pretrained/nmf_surrogate.npz",
                     help="the shipped NMF dictionaries (the default row of the held-out table)")
     ap.add_argument("--nmf-cache", type=Path, default=Path("output/nmf_cache_tools"), help="NMF dictionary cache")

@@ -78,6 +78,13 @@ TRAIN = [
         help="MOT: from ss_start on, each training sequence gets, with this probability, one free-running gap "
              "(a missed target: prior z, own predictions drive the recurrence; causal encoder only; 0 = off, "
              "the reference)", low=0.0, high=1.0),
+    Key("Training", "interference_dir", "path", "",
+        help="SC-ASS: audio of another source (e.g. flute for the speech DVAE) whose power is added to the input "
+             "sequences, scored against the clean ones (data/interference.py; empty = off, the reference)"),
+    Key("Training", "interference_snr", "str", "0, 20",
+        help="SC-ASS: source-to-interference ratio range 'low, high' in dB, drawn per sequence"),
+    Key("Training", "interference_prob", "float", 0.5,
+        help="SC-ASS: share of the training sequences that get interference", low=0.0, high=1.0),
     Key("Training", "gap_min", "int", 8, help="shortest free-running gap, frames", low=1),
     Key("Training", "gap_max", "int", 15, help="longest free-running gap, frames", low=1),
     Key("Training", "init_from", "path", "",
