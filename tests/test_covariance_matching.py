@@ -9,9 +9,9 @@ import torch
 import model.covariance_matching as cm
 from model.fast_srnn import FastSRNN
 from model.fusion import fuse_gaussians
-from model.vem_mot import SRNNDynamics, VEMSettings
+from model.vem_mot import SRNNDynamics
 from tests.test_es_var import D, M, T, inputs
-from tests.test_vem_mot import shuffle, tiny_srnn, track, walkers
+from tests.test_vem_mot import tiny_srnn
 
 
 def random_walk_filter(matching: cm.CovarianceMatching, x: torch.Tensor, prec: torch.Tensor) -> None:
@@ -116,13 +116,4 @@ def test_a_new_batch_starts_from_k0():
     dyn = SRNNDynamics(tiny_srnn(1, increments=True), es_mode="propagate", es_var="adaptive", var_scale=1.5)
     dyn.fast.matching.k = torch.full((1, M), 3.0)
     assert dyn.for_batch() is dyn and dyn.fast.matching.k is None
-
-
-def test_the_vem_tracks_clean_separated_targets_with_the_adaptive_variance():
-    gt = walkers()
-    settings = VEMSettings(n_iter=4, init_iter=3, init_subseq_len=10)
-    dyn = SRNNDynamics(tiny_srnn(increments=True), z_mode="mean", es_mode="propagate", es_var="adaptive")
-    result = track(shuffle(gt), gt[:, 0], dyn, settings)
-    assert torch.isfinite(result.tracks).all()
-    assert (result.tracks - torch.as_tensor(gt, dtype=torch.float32)).abs().max() < 5.0
 

@@ -97,10 +97,11 @@ def test_an_unknown_es_var_is_refused():
         FastSRNN(tiny_srnn(increments=True), es_var="learned")
 
 
-def test_the_vem_tracks_clean_separated_targets_with_the_fixed_variance():
+@pytest.mark.parametrize("es_mode, es_var", [("smoother", "fixed"), ("propagate", "adaptive")])
+def test_the_vem_tracks_clean_separated_targets_with_the_fixed_and_the_adaptive_variance(es_mode, es_var):
     gt = walkers()
     settings = VEMSettings(n_iter=4, init_iter=3, init_subseq_len=10)
-    dyn = SRNNDynamics(tiny_srnn(increments=True), z_mode="mean", es_mode="smoother", es_var="fixed")
+    dyn = SRNNDynamics(tiny_srnn(increments=True), z_mode="mean", es_mode=es_mode, es_var=es_var)
     result = track(shuffle(gt), gt[:, 0], dyn, settings)
     assert torch.isfinite(result.tracks).all()
     assert (result.tracks - torch.as_tensor(gt, dtype=torch.float32)).abs().max() < 5.0
