@@ -25,6 +25,8 @@ def add_interference(x: Tensor, pool: Tensor, snr_db: tuple[float, float], prob:
     """``x + g * i`` for a random pool sequence i per sequence of x, at a source-to-interference ratio drawn in
     ``snr_db`` (dB), on a share ``prob`` of the sequences (the others are returned unchanged)."""
     B = x.shape[0]
+    # torch.randint is not among the draws utils.distributed maps to the global batch: under torchrun the picks
+    # differ from a one-process run's (the SNRs and coin flips do not); kept so the shipped checkpoint reruns as is
     pick = torch.randint(pool.shape[0], (B,), generator=gen)
     snr = snr_db[0] + (snr_db[1] - snr_db[0]) * torch.rand(B, generator=gen)
     use = torch.rand(B, generator=gen) < prob

@@ -86,6 +86,7 @@ class Source:
 
 ASTERISK = "usr/share/asterisk/sounds"
 NOT_SPEECH = ("beep.wav", "beeperr.wav", "*-2tone.wav", "silence/*")     # the prompts' tones and silences
+NOT_SPEECH_GSM = tuple(p.replace(".wav", ".gsm") for p in NOT_SPEECH)     # the same, GSM-coded prompts
 CODEC2 = "usr/share/codec2"
 # Every speaker is a named human: the asterisk prompts were recorded by professional voice artists
 # (credited in the packages' copyright files); the codec2 samples are the codec's reference
@@ -120,11 +121,9 @@ TRAIN_SOURCES: tuple[Source, ...] = (
     Source("ast-it-menardi", "asterisk-prompt-it-menardi-wav", f"{ASTERISK}/it_IT_f_Menardi", ("*.wav", "*/*.wav"),
            "CC-BY-SA-3.0", "Paola Dal Zot (female)", "it-IT", exclude=NOT_SPEECH),
     Source("ast-fr-armelle", "asterisk-prompt-fr-armelle", f"{ASTERISK}/fr", ("*.gsm", "*/*.gsm"),
-           "BSD-style (Michel Gutierrez)", "Armelle Desjardins (female)", "fr-FR",
-           exclude=("beep.gsm", "beeperr.gsm", "*-2tone.gsm", "silence/*")),
+           "BSD-style (Michel Gutierrez)", "Armelle Desjardins (female)", "fr-FR", exclude=NOT_SPEECH_GSM),
     Source("ast-es-co", "asterisk-prompt-es-co", f"{ASTERISK}/es", ("*.gsm", "*/*.gsm"),
-           "GPL-2", "July E. Jimenez (female)", "es-CO",
-           exclude=("beep.gsm", "beeperr.gsm", "*-2tone.gsm", "silence/*")),
+           "GPL-2", "July E. Jimenez (female)", "es-CO", exclude=NOT_SPEECH_GSM),
 )
 SETS = {"validation": SOURCES, "train": TRAIN_SOURCES}
 

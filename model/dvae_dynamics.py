@@ -106,8 +106,8 @@ class SRNNDynamics:
             return self.fast.filter(prec, info, start, start_var, z, drive_h)
         means, variances, priors, m_prev, var, state = [], [], [], None, None, None
         matching = self.fast.matching
-        unit = self.fast.var_unit.T                                                # (1, D)
-        q = None if matching is None else (self.fast.var_unit * matching.start_pass(prec.shape[2], prec)).T
+        unit = self.fast.var_unit                                                  # (D, 1)
+        q = None if matching is None else (unit * matching.start_pass(prec.shape[2], prec)).T
         for t in range(prec.shape[0]):
             if drive_h is None:
                 (mu, v), state = self.model.step(m_prev, z[t].T, state)
@@ -125,7 +125,7 @@ class SRNNDynamics:
             var_prev = var
             m_prev, var = fuse_gaussians(prec[t].T, info[t].T, mu, v)
             if t > 0 and matching is not None:
-                matching.observe(mu.T, v.T, var_prev.T, m_prev.T, var.T, unit.T)
+                matching.observe(mu.T, v.T, var_prev.T, m_prev.T, var.T, unit)
             means.append(m_prev)
             variances.append(var)
         m, var = torch.stack(means).transpose(1, 2), torch.stack(variances).transpose(1, 2)

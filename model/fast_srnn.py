@@ -202,9 +202,9 @@ class FastSRNN:
         # for the loss in feature space (SRNN.output_frame): the data-space output map and each frame's anchor
         # and scale, (D, 1) columns
         self.out_scale, self.out_shift = out_scale[:, None], out_shift[:, None]
-        self.fixed_var = (var_scale * out_scale.square())[:, None]    # es_var = "fixed", data space (D, 1)
+        self.var_unit = out_scale.square()[:, None]                    # delta_std^2 in data space (D, 1)
+        self.fixed_var = var_scale * self.var_unit                     # es_var = "fixed"
         self.matching = CovarianceMatching(var_scale, es_mode != "filter") if es_var == "adaptive" else None
-        self.var_unit = out_scale.square()[:, None]                    # es_var = "adaptive": q = k x var_unit
         self._q = self.fixed_var
         self.feat_mean, self.feat_std, self.delta_std = mean[:, None], std[:, None], delta[:, None]
         # (4.4) inference on [h, features(x) (, increment), z_prev]; heads: rows 0..Z-1 mean, Z..2Z-1 log std
