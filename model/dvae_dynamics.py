@@ -85,7 +85,9 @@ class SRNNDynamics:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        matching = self.fast.matching                 # the per-sequence k (adaptive) outlives the new weights
         self.fast = FastSRNN(self.model, self.var_scale, self.es_mode, self.es_var)
+        self.fast.matching = matching
         return fwd["z"].detach().permute(1, 2, 0), loss.detach()
 
     @torch.no_grad()

@@ -117,3 +117,16 @@ def test_a_new_batch_starts_from_k0():
     dyn.fast.matching.k = torch.full((1, M), 3.0)
     assert dyn.for_batch() is dyn and dyn.fast.matching.k is None
 
+
+
+def test_fine_tuning_keeps_each_sequences_k_across_its_weight_updates():
+    m = 0.3 + 0.4 * torch.rand(T, D, M, generator=torch.Generator().manual_seed(6))
+    prec, _, _ = inputs(6)
+    dyn = SRNNDynamics(tiny_srnn(1, increments=True), z_mode="mean", finetune=True, lr=1e-3, var_scale=1.5,
+                       es_mode="propagate", es_var="adaptive").for_batch()
+    z, _ = dyn.e_z(m)
+    dyn.e_s(prec, prec * m, m[0], torch.full((D, M), 1e-5), z)
+    k = dyn.fast.matching.k.clone()
+    dyn.e_z(m)                                            # one Adam step rebuilds the fused network
+    assert dyn.fast.matching.k is not None
+    torch.testing.assert_close(dyn.fast.matching.k, k)
