@@ -29,13 +29,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from data.mot_dataset import MOTSampleDataset, collate_mot
-from model.fast_srnn import ES_MODES
+from model.fast_srnn import ES_MODES, ES_VARS
 from model.kf_vem import KalmanDynamics
 from model.sort_tracker import sort_track
-from model.vem_mot import SRNNDynamics, VEMSettings, run_vem
+from model.vem_mot import SRNNDynamics, run_vem
 from utils.checkpoint import load_dvae
 from utils.errors import run_main
 from utils.mot_eval import accumulate, iou_matrix
+from utils.mot_experiments import reference_vem_settings
 
 CLASSES = ("crossing", "miss", "window join", "other")
 CONTEXT = 3          # frames before an event that are looked at
@@ -96,6 +97,7 @@ def main() -> None:
     ap.add_argument("--z-mode", default="sample")
     ap.add_argument("--var-scale", type=float, default=1.0)
     ap.add_argument("--dvae-es", choices=ES_MODES, default="filter")
+    ap.add_argument("--es-var", choices=ES_VARS, default="model", help="MixDVAE dvae_es_var")
     ap.add_argument("--kf-tau", type=float, default=0.1)
     ap.add_argument("--kf-init-subseq-len", type=int, default=30)
     ap.add_argument("--kf-accel", type=float, default=0.01)
@@ -106,12 +108,11 @@ def main() -> None:
     dataset = MOTSampleDataset(args.data_dir)
     batch = collate_mot([dataset[i] for i in range(min(args.num_samples, len(dataset)))])
     gt, det = batch["gt"].numpy(), batch["det"].numpy()
-    dvae = VEMSettings(init_subseq_len=args.init_subseq_len, temperature=args.tau, log_elbo=False,
-                       save_all_iters=False)
-    kf = VEMSettings(init_subseq_len=args.kf_init_subseq_len, temperature=args.kf_tau, log_elbo=False,
-                     save_all_iters=False)
+    # the shipped config's caps and observation model, as the results tables run them
+    dvae = reference_vem_settings(init_subseq_len=args.init_subseq_len, temperature=args.tau)
+    kf = reference_vem_settings(init_subseq_len=args.kf_init_subseq_len, temperature=args.kf_tau)
     methods = {f"MixDVAE-{n}": (SRNNDynamics(load_dvae(p, head="gaussian")[0], args.z_mode, var_scale=args.var_scale,
-                                             es_mode=args.dvae_es),
+                                             es_mode=args.dvae_es, es_var=args.es_var),
                                 dvae) for n, _, p in (s.partition("=") for s in args.dvae)}
     methods["KF-VEM-filter"] = (KalmanDynamics(args.kf_accel, smooth=False), kf)
     methods["KF-VEM-smoother"] = (KalmanDynamics(args.kf_accel, smooth=True), kf)
