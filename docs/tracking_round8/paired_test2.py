@@ -69,6 +69,11 @@ def paired(a: dict, b: dict, num_boot: int = 2000) -> tuple[float, float, float]
     return 100 * (dataset_metrics(a)["idf1"] - dataset_metrics(b)["idf1"]), 100 * lo, 100 * hi
 
 
+def fmt(diff: tuple[float, float, float]) -> str:
+    """(difference, low, high) -> "+0.12 [-0.03, +0.25]"."""
+    return f"{diff[0]:+.2f} [{diff[1]:+.2f}, {diff[2]:+.2f}]"
+
+
 def table(out: Path) -> str:
     head = ("| set | causal | KF-VEM filter | Δ causal − filter | default | large-dn | KF-VEM smoother "
             "| Δ default − smoother | Δ large-dn − smoother | best MixDVAE row (post hoc) |")
@@ -83,10 +88,6 @@ def table(out: Path) -> str:
         idf1 = {k: 100 * float(dataset_metrics(v)["idf1"]) for k, v in rows.items()}
         d = {pair: paired(rows[pair[0]], rows[pair[1]]) for pair in PAIRS}
         best = max((k for k in idf1 if k.startswith("MixDVAE")), key=idf1.get)
-
-        def fmt(x):
-            return f"{x[0]:+.2f} [{x[1]:+.2f}, {x[2]:+.2f}]"
-
         lines.append(f"| {name} | {idf1[CAUSAL]:.2f} | {idf1[FILTER]:.2f} | {fmt(d[PAIRS[0]])} | {idf1[DEFAULT]:.2f} "
                      f"| {idf1[LARGE]:.2f} | {idf1[SMOOTHER]:.2f} | {fmt(d[PAIRS[1]])} | {fmt(d[PAIRS[2]])} "
                      f"| {idf1[best]:.2f} ({best.removeprefix('MixDVAE-')}) |")
@@ -106,8 +107,7 @@ def rate_table(out: Path) -> str:
             continue
         idf1 = {k: 100 * float(dataset_metrics(v)["idf1"]) for k, v in rows.items()}
         a, b = (paired(rows[RATE], rows[other]) for other in (FILTER, CAUSAL))
-        lines.append(f"| {name} | {idf1[RATE]:.2f} | {idf1[CAUSAL]:.2f} | {idf1[FILTER]:.2f} "
-                     f"| {a[0]:+.2f} [{a[1]:+.2f}, {a[2]:+.2f}] | {b[0]:+.2f} [{b[1]:+.2f}, {b[2]:+.2f}] |")
+        lines.append(f"| {name} | {idf1[RATE]:.2f} | {idf1[CAUSAL]:.2f} | {idf1[FILTER]:.2f} | {fmt(a)} | {fmt(b)} |")
     return "\n".join(lines)
 
 
