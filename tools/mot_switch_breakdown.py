@@ -9,7 +9,8 @@ without a match) is put in the first class that applies, looking at frames t-3..
 
 - ``crossing``: the object's ground-truth box overlaps another target's (IoU > 0);
 - ``miss``: the object has no detection on one of those frames;
-- ``window join``: t is within 2 frames of an initialisation-window boundary (§5.7; VEM methods only);
+- ``window join``: t is within 2 frames of an initialisation-window boundary (§5.7; VEM methods only, and only for
+  windows longer than 5 frames: in a window of 5 or fewer every frame is that close to a boundary);
 - ``other``.
 
 It also reports the share of present detections whose final assignment is soft (max_n eta < 0.9), for the
@@ -63,7 +64,7 @@ def classify(t: int, obj: int, gt: np.ndarray, det_present: np.ndarray, window: 
         return "crossing"
     if not det_present[lo:t + 1, obj].all():
         return "miss"
-    if window and min(t % window, window - t % window) <= JOIN_MARGIN:
+    if window and window > 2 * JOIN_MARGIN + 1 and min(t % window, window - t % window) <= JOIN_MARGIN:
         return "window join"
     return "other"
 
@@ -125,6 +126,10 @@ def main() -> None:
     rows.append(breakdown("SORT", gt, det, sort, None, None, batch["det_mask"]))
     cols = list(rows[0])
     print(f"{len(gt)} samples of {args.data_dir}; event classes checked in this order: {', '.join(CLASSES)}")
+    short = [n for n, (_, s) in methods.items() if s.init_subseq_len <= 2 * JOIN_MARGIN + 1]
+    if short:
+        print(f"{', '.join(short)}: initialisation windows of {2 * JOIN_MARGIN + 1} frames or fewer put every frame "
+              f"within {JOIN_MARGIN} of a join, so no event is classed 'window join' for them")
     print("| " + " | ".join(cols) + " |\n|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(f"{r.get(c, ''):.1f}" if isinstance(r.get(c), float) else str(r.get(c, ""))
