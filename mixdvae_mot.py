@@ -34,7 +34,7 @@ import torch
 from tqdm import tqdm
 
 from data.mot_dataset import MOTSampleDataset, collate_mot
-from model.frame_rate import run_vem_upsampled
+from model.dvae_choice import DVAEChoice, run_row
 from model.kf_vem import KalmanDynamics
 from model.vem_mot import SRNNDynamics, VEMSettings, valid_detections
 from utils.cli import script_config, seed_and_threads
@@ -217,6 +217,8 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     log(f"baselines: {', '.join(baselines) or 'none'}")
 
     def dvae(srnn, es_mode=None, var_scale=None, es_var=None):
+        if isinstance(srnn, tuple):                 # several DVAEs: the row chooses one per sequence
+            return DVAEChoice([dvae(s, es_mode, var_scale, es_var) for s in srnn])
         # the propagate/smoother E-S needs a decoder anchored on s_{t-1}: other DVAEs keep the paper's filter
         es_mode = es_mode or (vem["dvae_es"] if srnn.increments else "filter")
         return SRNNDynamics(srnn, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
@@ -228,8 +230,11 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     for name, (srnn, path, epoch, row) in extra.items():
         row_settings = replace(settings, temperature=row.tau or settings.temperature,
                                init_subseq_len=row.init or settings.init_subseq_len)
-        runs[f"mixdvae:{name}"] = (dyn := dvae(srnn.to(device), row.es_mode, row.var_scale, row.es_var), row_settings)
-        log(f"DVAE of MixDVAE-{name}: {path} (epoch {epoch}, {srnn.num_parameters()} parameters); "
+        srnn = tuple(s.to(device) for s in srnn) if isinstance(srnn, tuple) else srnn.to(device)
+        runs[f"mixdvae:{name}"] = (dyn := dvae(srnn, row.es_mode, row.var_scale, row.es_var), row_settings)
+        size = "+".join(str(s.num_parameters()) for s in (srnn if isinstance(srnn, tuple) else (srnn,)))
+        log(f"DVAE of MixDVAE-{name}: {path} (epoch {epoch}, {size} parameters"
+            f"{'; chosen per sequence' if isinstance(srnn, tuple) else ''}); "
             f"E-S {dyn.es_mode}, var x{dyn.var_scale:g} ({dyn.es_var}), tau {row_settings.temperature:g}, "
             f"init_subseq_len {row_settings.init_subseq_len}")
     for m in ("kf_filter", "kf_vem"):
@@ -255,8 +260,7 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
                 out, result = sort_track(det.cpu(), mask.cpu(), init.cpu()), None
             else:
                 dynamics, method_settings = runs[method]
-                result = run_vem_upsampled(det, mask, init, dynamics, method_settings, batch["image_size"],
-                                           vem["upsample"])
+                result = run_row(dynamics, det, mask, init, method_settings, batch["image_size"], vem["upsample"])
                 out = result.tracks
                 check_tracks(labels[method], out, batch["names"], cfg)
             seconds[method] = time.perf_counter() - t0

@@ -80,7 +80,8 @@ def run_case(batch: int, args) -> dict:
 
     from data.mot_dataset import collate_mot
     from data.mot_tracking_data_generation import synthetic_samples
-    from model.vem_mot import SRNNDynamics, VEMSettings, run_vem
+    from model.dvae_choice import DVAEChoice, run_row
+    from model.vem_mot import SRNNDynamics, VEMSettings
 
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
@@ -97,11 +98,21 @@ def run_case(batch: int, args) -> dict:
               "image_size": torch.tensor(s["image_size"]), "name": str(i), "sequence": "", "start_frame": 1}
              for i, s in enumerate(samples)]
     data = collate_mot(items)
-    model, source = load_model(args.checkpoint or str(shipped))
-    dynamics = SRNNDynamics(model, fast=not args.plain,
-                            **{**dyn_kwargs, "es_mode": dyn_kwargs["es_mode"] if model.increments else "filter"})
+    options, sources = [], []
+    for path in (args.checkpoint or str(shipped)).split("+"):      # several: the row chooses one per sequence
+        model, source = load_model(path)
+        options.append(SRNNDynamics(model, fast=not args.plain,
+                                    **{**dyn_kwargs, "es_mode": dyn_kwargs["es_mode"] if model.increments
+                                       else "filter"}))
+        sources.append(source)
+    dynamics, source = (options[0] if len(options) == 1 else DVAEChoice(options)), " + ".join(sources)
     if args.compile:                       # the shipped code never compiles: this measures what it would give
-        dynamics.fast._step = torch.compile(dynamics.fast._filter_step, dynamic=True)
+        for one in options:
+            one.fast._step = torch.compile(one.fast._filter_step, dynamic=True)
+
+    def run_vem(det, mask, init, dynamics, settings):
+        return run_row(dynamics, det, mask, init, settings)
+
     warmup = time.perf_counter()
     run_vem(data["det"][:8], data["det_mask"][:8], data["init"][:8], dynamics,
             VEMSettings(n_iter=1, init_iter=1, save_all_iters=False))    # warm-up (allocator, lazy init, compile)
@@ -140,7 +151,8 @@ def main() -> None:
     ap.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 1024])
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (the machine is shared)")
     ap.add_argument("--config", default=str(CONFIG), help="VEM settings and checkpoint (default: the shipped INI)")
-    ap.add_argument("--checkpoint", default="", help="DVAE checkpoint (default: the config's saved_dvae)")
+    ap.add_argument("--checkpoint", default="",
+                    help="DVAE checkpoint (default: the config's saved_dvae); A+B: a row that chooses per sequence")
     ap.add_argument("--no-elbo", action="store_true", help="skip the per-iteration ELBO terms")
     ap.add_argument("--dvae-loss-every", type=int,
                     help="the ELBO's DVAE loss every K iterations (default: the config's dvae_loss_every)")

@@ -384,13 +384,13 @@ class FastSRNN:
         m, var = fuse_gaussians(prec_t, info_t, mu, v)
         return hs, cs, mu, v, m, var
 
-    def loss(self, m: Tensor, enc: dict[str, Tensor], beta: float) -> Tensor:
-        """(4.5) the DVAE loss of x = m with the encoder pass ``enc`` (:meth:`encode`), as :meth:`SRNN.loss`
-        with kl_weight 1: Gaussian NLL in feature space + beta KL(q || p), averaged over frames and sequences.
-        With increments, frame t > 1 is scored in the frame of :meth:`SRNN.output_frame` (anchor m_{t-1},
-        scale delta_std), frame 1 in that of the features.
+    def frame_loss_terms(self, m: Tensor, enc: dict[str, Tensor]) -> dict[str, Tensor]:
+        """(4.5) per frame and sequence: ``recon`` = the Gaussian NLL of x_t = m_t in the frame of
+        :meth:`SRNN.output_frame` (with increments, frame t > 1 has anchor m_{t-1} and scale delta_std, frame 1 those
+        of the features), summed over the D coordinates, and ``kl`` = KL(q(z_t) || p(z_t | h_t, z_{t-1})) summed over
+        z, both with the encoder pass ``enc`` (:meth:`encode`).
 
-        Shape: m (T, D, M), enc tensors (T, ., M) -> scalar.
+        Shape: m (T, D, M), enc tensors (T, ., M) -> recon, kl (T, M).
         """
         H, D, Z = self.H, self.D, self.Z
         h, z = enc["h"], enc["z"]
@@ -408,10 +408,20 @@ class FastSRNN:
         else:
             anchor, scale = self.feat_mean, self.feat_std
         err = ((m - anchor) / scale - mean_f).square_().mul_(torch.exp(-log_var))
-        recon = 0.5 * (log_var + err).sum(1).mean() + D * HALF_LOG_2PI
+        recon = 0.5 * (log_var + err).sum(1) + D * HALF_LOG_2PI
         z_prev = torch.cat([torch.zeros_like(z[:1]), z[:-1]])
         prior = _apply_seq(self.prior[1:], first(self.prior, z_prev))  # (T, 2Z, M) mean, log var
         p_mean, p_logvar = prior[:, :Z], bound_logvar(prior[:, Z:])
         q_mean, q_logvar = enc["z_mean"], enc["z_logvar"]
         kl = 0.5 * (p_logvar - q_logvar + (torch.exp(q_logvar) + (q_mean - p_mean) ** 2) * torch.exp(-p_logvar) - 1)
-        return recon + beta * kl.sum(1).mean()
+        return {"recon": recon, "kl": kl.sum(1)}
+
+    def loss(self, m: Tensor, enc: dict[str, Tensor], beta: float) -> Tensor:
+        """(4.5) the DVAE loss of x = m with the encoder pass ``enc`` (:meth:`encode`), as :meth:`SRNN.loss`
+        with kl_weight 1: Gaussian NLL in feature space + beta KL(q || p) (:meth:`frame_loss_terms`), averaged
+        over frames and sequences.
+
+        Shape: m (T, D, M), enc tensors (T, ., M) -> scalar.
+        """
+        terms = self.frame_loss_terms(m, enc)
+        return terms["recon"].mean() + beta * terms["kl"].mean()

@@ -25,6 +25,12 @@ def runs(tmp_path_factory):
         model = SRNN(**{k: v for k, v in network.items() if k != "name"}).eval()
         model.set_feature_stats(torch.tensor([0.5, 0.4, 0.52, 0.55]), torch.tensor([0.27, 0.24, 0.27, 0.24]))
         save_checkpoint(root / name, model, network, epoch=0)
+    for name, delta in (("inc_a.pt", 0.01), ("inc_b.pt", 0.01), ("inc_c.pt", 0.02)):        # for the choice rows
+        network = {**NETWORK, "increments": True}
+        model = SRNN(**{k: v for k, v in network.items() if k != "name"}).eval()
+        model.set_feature_stats(torch.tensor([0.5, 0.4, 0.52, 0.55]), torch.tensor([0.27, 0.24, 0.27, 0.24]),
+                                torch.full((4,), delta))
+        save_checkpoint(root / name, model, network, epoch=0)
     samples = gen.synthetic_samples(4, seq_len=T_SYN, num_targets=N_SYN, miss_prob=0.2,
                                     rng=np.random.default_rng(0))
     gen.prepare_out_dir(root / "syn", overwrite=False)
@@ -50,6 +56,13 @@ def runs(tmp_path_factory):
                              **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:filter:2:model:hot"}),
         "bad_es_var": write_ini(root / "bad_es_var.ini", root, root / "syn",
                                 **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:filter:2:learned"}),
+        "choice": write_ini(root / "choice.ini", root, root / "syn", **common, **{
+            "User.run_name": "choice",
+            "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1:fixed"}),
+        "choice_scales": write_ini(root / "choice_scales.ini", root, root / "syn", **{
+            "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_c.pt'}:smoother"}),
+        "choice_needs_increments": write_ini(root / "choice_inc.ini", root, root / "syn", **{
+            "Eval.extra_dvae": f"pick:{root / 'dvae.pt'}+{root / 'inc_a.pt'}"}),
     }
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(cases, pool.map(run, cases.values())))
@@ -81,6 +94,17 @@ def test_extra_checkpoints_are_rows_and_kf_has_its_own_settings(runs):
     assert "MixDVAE-nc" in (out / "summary.txt").read_text()
 
 
+def test_a_row_of_several_dvaes_chooses_one_per_sequence(runs):
+    root, results = runs
+    proc = results["choice"]
+    assert proc.returncode == 0, proc.stderr
+    out = run_dir(root, "choice")
+    summary = json.loads((out / "summary.json").read_text())
+    assert "MixDVAE-pick" in summary["methods"]
+    assert "inc_a.pt+" in summary["extra_dvae"]["MixDVAE-pick"]
+    assert "chosen per sequence" in (out / "log.txt").read_text()
+
+
 def test_empty_kf_keys_inherit_the_vem_settings(runs):
     root, results = runs
     assert results["inherit"].returncode == 0, results["inherit"].stderr
@@ -99,6 +123,8 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
     ("bad_tau", r"\[Eval\] extra_dvae: s: expected a temperature tau in \[1e-06, 1e\+06\], got 'hot'"),
     ("bad_es_var", r"\[Eval\] extra_dvae: s: es_var must be one of model, fixed, adaptive, got 'learned'"),
     ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
+    ("choice_scales", r"\[Eval\] extra_dvae: pick: the DVAEs of a choice .* must share delta_std"),
+    ("choice_needs_increments", r"\[Eval\] extra_dvae: pick: a choice of DVAEs needs increments DVAEs"),
     ("missing", r"checkpoint 'nowhere.pt' not found"),
 ])
 def test_bad_extra_dvae_exits_2_with_one_line(runs, case, message):

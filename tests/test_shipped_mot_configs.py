@@ -27,9 +27,9 @@ def test_shipped_config_loads_its_dvaes(ini):
     model, _ = load_mot_dvae(cfg)
     assert model.x_dim == cfg["VEM"]["o_dim"]
     extra = load_extra_dvaes(cfg)
-    assert "causal" in extra and "reference" in extra
+    assert "causal" in extra and "reference" in extra and isinstance(extra["choice"][0], tuple)
     for _, path, _, row in extra.values():
-        assert (REPO / path).is_file() and row.es_mode is not None
+        assert all((REPO / p).is_file() for p in path.split("+")) and row.es_mode is not None
 
 
 def test_both_shipped_configs_run_the_same_rows():

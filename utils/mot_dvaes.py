@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import torch
+
 from model.fast_srnn import ES_MODES, ES_VARS
 from utils.checkpoint import load_dvae
 from utils.config import Config
@@ -51,10 +53,13 @@ def _number(text: str, kind, low, high, where: str, what: str):
 def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
     """[Eval] extra_dvae ("name:path[:es_mode[:var_scale[:es_var[:tau[:init]]]]], ..."): more MixDVAE rows, each
     checkpoint loaded and checked against o_dim (not against [Network], which describes saved_dvae: an extra may
-    be non-causal or larger). A row may set its own E-S mode, variance scale, E-S variance ("model" or "fixed"),
-    E-W temperature tau and initialisation window; by default it takes [VEM]'s.
+    be non-causal or larger). A row may set its own E-S mode, variance scale, E-S variance ("model", "fixed" or
+    "adaptive"), E-W temperature tau and initialisation window; by default it takes [VEM]'s. ``path`` may join
+    several increments DVAEs with "+" (same scales): the row then chooses the DVAE per sequence
+    (:class:`model.dvae_choice.DVAEChoice`).
 
-    Returns: name -> (model, checkpoint path, its epoch, RowSettings), in the INI's order.
+    Returns: name -> (model, or a tuple of models for a choice, checkpoint path(s), epoch(s), RowSettings), in the
+    INI's order.
     """
     where = f"{cfg.path} [Eval] extra_dvae"
     form = "name:checkpoint[:es_mode[:var_scale[:es_var[:tau[:init]]]]]"
@@ -83,11 +88,21 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
                 init = _number(parts[5], int, 1, 100000, f"{where}: {name}", "an init window (frames)")
         if name in out:
             raise UserError(f"{where}: the name {name!r} is used twice")
-        model, ckpt = load_dvae(Path(path), head="gaussian", where=where)
-        if model.x_dim != cfg["VEM"]["o_dim"]:
-            raise UserError(f"{where}: checkpoint {path!r} has x_dim = {model.x_dim} but [VEM] o_dim = "
-                            f"{cfg['VEM']['o_dim']}")
-        if es_mode not in (None, "filter") and not model.increments:
-            raise UserError(f"{where}: {name}: E-S {es_mode!r} needs an increments DVAE, {path!r} is not one")
-        out[name] = (model, path, ckpt.get("epoch", "?"), RowSettings(es_mode, var_scale, es_var, tau, init))
+        models, epochs = [], []
+        for one in (v.strip() for v in path.split("+")):
+            model, ckpt = load_dvae(Path(one), head="gaussian", where=where)
+            if model.x_dim != cfg["VEM"]["o_dim"]:
+                raise UserError(f"{where}: checkpoint {one!r} has x_dim = {model.x_dim} but [VEM] o_dim = "
+                                f"{cfg['VEM']['o_dim']}")
+            if es_mode not in (None, "filter") and not model.increments:
+                raise UserError(f"{where}: {name}: E-S {es_mode!r} needs an increments DVAE, {one!r} is not one")
+            if "+" in path and not model.increments:
+                raise UserError(f"{where}: {name}: a choice of DVAEs needs increments DVAEs, {one!r} is not one")
+            models.append(model)
+            epochs.append(str(ckpt.get("epoch", "?")))
+        for name_ in ("feat_mean", "feat_std", "delta_std"):
+            if any(not torch.allclose(getattr(models[0], name_), getattr(m, name_)) for m in models[1:]):
+                raise UserError(f"{where}: {name}: the DVAEs of a choice ({path}) must share {name_}")
+        model = models[0] if len(models) == 1 else tuple(models)
+        out[name] = (model, path, "+".join(epochs), RowSettings(es_mode, var_scale, es_var, tau, init))
     return out

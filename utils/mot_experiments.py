@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from data.mot_dataset import MOTSampleDataset, collate_mot
-from model.frame_rate import run_vem_upsampled
+from model.dvae_choice import DVAEChoice, run_row
 from model.kf_vem import KalmanDynamics
 from model.vem_mot import SRNNDynamics, VEMSettings
 from utils.checkpoint import load_dvae
@@ -37,7 +37,8 @@ class MethodSpec:
     Attributes:
         label: row name, e.g. "MixDVAE-causal" or "KF-VEM-filter".
         kind: one of :data:`KINDS`.
-        checkpoint: MixDVAE's DVAE checkpoint path (None for the other kinds).
+        checkpoint: MixDVAE's DVAE checkpoint path (None for the other kinds); several joined by "+" choose the DVAE
+            per sequence (:class:`model.dvae_choice.DVAEChoice`).
         assignment_temperature, init_subseq_len: E-W tau (5.2) and initialisation windows (5.7).
         z_mode: MixDVAE's E-Z (5.3), "sample" or "mean".
         dvae_var_scale: MixDVAE's E-S variance inflation (sigma^2_theta x this, 5.4).
@@ -131,16 +132,19 @@ class MethodRunner:
 
     def dynamics(self, spec: MethodSpec):
         if spec.kind == "mixdvae":
-            return SRNNDynamics(self.model(spec.checkpoint), z_mode=spec.z_mode, var_scale=spec.dvae_var_scale,
-                                es_mode=spec.dvae_es, es_var=spec.dvae_es_var)
+            options = [SRNNDynamics(self.model(path), z_mode=spec.z_mode, var_scale=spec.dvae_var_scale,
+                                    es_mode=spec.dvae_es, es_var=spec.dvae_es_var)
+                       for path in spec.checkpoint.split("+")]
+            return options[0] if len(options) == 1 else DVAEChoice(options)
         return KalmanDynamics(spec.accel_std_ratio, spec.init_vel_std_ratio, smooth=spec.kind == "kf_smoother")
 
     def run(self, spec: MethodSpec, batch: dict) -> np.ndarray:
         """Tracks of every sample, (B, T, N, 4) pixels. Seeded: the same spec gives the same tracks."""
         from model.sort_tracker import sort_track
 
-        if spec.kind == "mixdvae":
-            self.model(spec.checkpoint)       # load before seeding: building an SRNN draws its initial weights
+        if spec.kind == "mixdvae":            # load before seeding: building an SRNN draws its initial weights
+            for path in spec.checkpoint.split("+"):
+                self.model(path)
         torch.manual_seed(self.seed)
         settings = replace(self.base, temperature=spec.assignment_temperature,
                            init_subseq_len=spec.init_subseq_len, save_all_iters=False, log_elbo=False)
@@ -153,8 +157,8 @@ class MethodRunner:
             if spec.kind == "sort":
                 out.append(sort_track(det, mask, init).numpy())
             else:
-                result = run_vem_upsampled(det, mask, init, self.dynamics(spec), settings, batch["image_size"][sl],
-                                           self.upsample)
+                result = run_row(self.dynamics(spec), det, mask, init, settings, batch["image_size"][sl],
+                                 self.upsample)
                 out.append(result.tracks.numpy())
         return np.concatenate(out)
 

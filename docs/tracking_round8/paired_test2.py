@@ -111,6 +111,27 @@ def rate_table(out: Path) -> str:
     return "\n".join(lines)
 
 
+CHOICE = "MixDVAE-choice"                             # choose_dvae.py: the DVAE chosen per sequence
+
+
+def choice_table(out: Path) -> str:
+    """The per-sequence DVAE choice (choose_dvae.py) against the KF-VEM smoother, the default row and large-dn."""
+    lines = ["| set | choice | default | large-dn | KF-VEM smoother | Δ choice − smoother | Δ choice − default "
+             "| Δ choice − large-dn |", "|---|---|---|---|---|---|---|---|"]
+    for name in SETS:
+        path = out / f"{name}.npz"
+        if not path.is_file():
+            continue
+        rows = rows_of(path)
+        if not {CHOICE, DEFAULT, LARGE, SMOOTHER} <= set(rows):
+            continue
+        idf1 = {k: 100 * float(dataset_metrics(v)["idf1"]) for k, v in rows.items()}
+        d = [fmt(paired(rows[CHOICE], rows[other])) for other in (SMOOTHER, DEFAULT, LARGE)]
+        lines.append(f"| {name} | {idf1[CHOICE]:.2f} | {idf1[DEFAULT]:.2f} | {idf1[LARGE]:.2f} | {idf1[SMOOTHER]:.2f} "
+                     f"| {' | '.join(d)} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--split", default="test2")
@@ -128,6 +149,8 @@ def main() -> None:
     print(table(args.out))
     print()
     print(rate_table(args.out))
+    print()
+    print(choice_table(args.out))
 
 
 if __name__ == "__main__":
