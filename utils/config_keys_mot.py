@@ -98,7 +98,9 @@ VEM_MOT = [
         help="more MixDVAE rows: comma list of name:checkpoint[:dvae_es[:dvae_var_scale[:dvae_es_var[:tau[:init]]]]] "
              "(e.g. noncausal:model/pretrained/x.pt, or causal:model/pretrained/x.pt:propagate:2:fixed:0.03:5), each "
              "run with the [VEM] settings but its own E-S mode, variance scale, E-S variance, assignment_temperature "
-             "and init_subseq_len when given, and shown as MixDVAE-<name> (may be empty)"),
+             "and init_subseq_len when given, and shown as MixDVAE-<name>; checkpoint may join several increments "
+             "DVAEs with + (a.pt+b.pt): the row runs each and keeps, per sequence, the run with the better ELBO "
+             "score (model/dvae_choice.py) (may be empty)"),
     Key("Eval", "metric_workers", "int", 0,
         help="processes that compute the methods' metric tables in parallel (the same tables); 0 = one per CPU "
              "core, 1 = in the main process", low=0),
