@@ -42,7 +42,7 @@ from utils.config import Config, comma_list, load_config
 from utils.config_keys_mot import BASELINES, VEM_MOT
 from utils.distributed import Ranks, start
 from utils.errors import UserError, run_main
-from utils.mot_dvaes import load_extra_dvaes, load_mot_dvae
+from utils.mot_dvaes import load_choice_dvaes, load_extra_dvaes, load_mot_dvae
 from utils.mot_scores import Scores, results_table
 from utils.output_dir import atomic_write
 from utils.provenance import provenance
@@ -165,6 +165,8 @@ def main() -> None:
     seed_and_threads(tr["seed"], tr["num_threads"])
     with timer("setup"):
         model, ckpt = load_mot_dvae(cfg)
+        choice = load_choice_dvaes(cfg, model)
+        model = (model, *choice) if choice else model
         extra = load_extra_dvaes(cfg)
     with timer("data loading"):
         items = ranks.run_checked(load_samples, cfg, ranks)    # a bad sample in any rank's shard stops every rank
@@ -205,13 +207,16 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     logger = get_logger(run_dir, user["logger_type"] if ranks.main else 0)
     log = logger.info
     device = ranks.device(tr["use_cuda"], log)
-    model.to(device)
+    models = model if isinstance(model, tuple) else (model,)
+    for one in models:
+        one.to(device)
     log(f"run directory: {run_dir}")
     T, N = next(item for item in items if item is not None)["gt"].shape[:2]
     log(f"data: {len(items)} samples ({T} frames, {N} targets) from {user['data_dir']}")
-    log(f"DVAE: {tr['saved_dvae']} (epoch {ckpt.get('epoch', '?')}, {model.num_parameters()} parameters)")
+    log(f"DVAE: {tr['saved_dvae']} (epoch {ckpt.get('epoch', '?')}, {models[0].num_parameters()} parameters)"
+        + (f"; chosen per sequence against {tr['choice_dvae']}" if len(models) > 1 else ""))
     if user["print_model"]:
-        log(str(model))
+        log(str(models[0]))
     log(f"VEM: {settings}; z_mode {vem['z_mode']}, finetune {tr['finetune']}, E-S {vem['dvae_es']}, "
         f"var x{vem['dvae_var_scale']:g} ({vem['dvae_es_var']})")
     log(f"baselines: {', '.join(baselines) or 'none'}")
@@ -346,7 +351,8 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     atomic_write(run_dir / "summary.txt", table)
     timer.add("outputs", time.perf_counter() - t_out)
     atomic_write(run_dir / "summary.json", json.dumps(
-        {"num_items": len(items), "checkpoint": str(tr["saved_dvae"]), "checkpoint_epoch": ckpt.get("epoch"),
+        {"num_items": len(items), "checkpoint": str(tr["saved_dvae"]), "choice_dvae": tr["choice_dvae"],
+         "checkpoint_epoch": ckpt.get("epoch"),
          "settings": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(settings).items()},
          "method_settings": {labels[m]: {"assignment_temperature": s.temperature,
                                          "init_subseq_len": s.init_subseq_len}

@@ -60,7 +60,8 @@ def shipped_settings(config: str, tol: float | None, log_elbo: bool, loss_every:
         settings = replace(settings, tol=tol)
     dynamics = {"z_mode": vem["z_mode"], "var_scale": vem["dvae_var_scale"], "es_mode": vem["dvae_es"],
                 "es_var": vem["dvae_es_var"]}
-    return settings, dynamics, cfg["Training"]["saved_dvae"]
+    choice = cfg["Training"]["choice_dvae"].strip()                     # the main row's further DVAEs, if any
+    return settings, dynamics, str(cfg["Training"]["saved_dvae"]) + (f"+{choice}" if choice else "")
 
 
 def load_model(checkpoint: str):

@@ -63,6 +63,11 @@ def runs(tmp_path_factory):
             "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_c.pt'}:smoother"}),
         "choice_needs_increments": write_ini(root / "choice_inc.ini", root, root / "syn", **{
             "Eval.extra_dvae": f"pick:{root / 'dvae.pt'}+{root / 'inc_a.pt'}"}),
+        "main_choice": write_ini(root / "main_choice.ini", root, root / "syn", **common, **{
+            "User.run_name": "main_choice", "Training.saved_dvae": str(root / "inc_a.pt"),
+            "Training.choice_dvae": str(root / "inc_b.pt"), "VEM.dvae_es": "smoother"}),
+        "main_choice_scales": write_ini(root / "main_choice_scales.ini", root, root / "syn", **{
+            "Training.saved_dvae": str(root / "inc_a.pt"), "Training.choice_dvae": str(root / "inc_c.pt")}),
     }
     with ThreadPoolExecutor(2) as pool:
         results = dict(zip(cases, pool.map(run, cases.values())))
@@ -105,6 +110,16 @@ def test_a_row_of_several_dvaes_chooses_one_per_sequence(runs):
     assert "chosen per sequence" in (out / "log.txt").read_text()
 
 
+def test_the_main_row_may_choose_between_dvaes(runs):
+    root, results = runs
+    proc = results["main_choice"]
+    assert proc.returncode == 0, proc.stderr
+    out = run_dir(root, "main_choice")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["choice_dvae"].endswith("inc_b.pt") and "MixDVAE" in summary["methods"]
+    assert "chosen per sequence against" in (out / "log.txt").read_text()
+
+
 def test_empty_kf_keys_inherit_the_vem_settings(runs):
     root, results = runs
     assert results["inherit"].returncode == 0, results["inherit"].stderr
@@ -125,6 +140,8 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
     ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
     ("choice_scales", r"\[Eval\] extra_dvae: pick: the DVAEs of a choice .* must share delta_std"),
     ("choice_needs_increments", r"\[Eval\] extra_dvae: pick: a choice of DVAEs needs increments DVAEs"),
+    ("main_choice_scales",
+     r"\[Training\] choice_dvae: .*inc_c\.pt.* must share delta_std with \[Training\] saved_dvae"),
     ("missing", r"checkpoint 'nowhere.pt' not found"),
 ])
 def test_bad_extra_dvae_exits_2_with_one_line(runs, case, message):

@@ -239,13 +239,13 @@ def test_bootstrap_by_hand():
 def test_a_tuned_clutter_class_reaches_the_vem(monkeypatch, sets):
     import utils.mot_experiments as mx
 
-    seen, real_run_vem = [], mx.run_vem_upsampled
+    seen, real_run_row = [], mx.run_row
 
-    def fake_run_vem(det, mask, init, dynamics, settings, image_size, factor):
+    def fake_run_row(dynamics, det, mask, init, settings, image_size, factor):
         seen.append(settings)
-        return real_run_vem(det, mask, init, dynamics, settings, image_size, factor)
+        return real_run_row(dynamics, det, mask, init, settings, image_size, factor)
 
-    monkeypatch.setattr(mx, "run_vem_upsampled", fake_run_vem)
+    monkeypatch.setattr(mx, "run_row", fake_run_row)
     base = mx.reference_vem_settings(REPO / "config" / "cfg_dvae_vem_mot.ini", n_iter=1, init_iter=1)
     spec = mx.MethodSpec("KF-VEM-filter", "kf_filter").with_settings({"clutter_logprob": -10.0, "kind": "x"})
     assert spec.settings()["clutter_logprob"] == -10.0 and spec.kind == "kf_filter"

@@ -81,6 +81,10 @@ VEM_MOT = [
     Key("Training", "lr", "float", 0.001, help="Adam learning rate of the fine-tuning", low=1e-8, high=1.0),
     Key("Training", "beta", "float", 1.0, help="KL weight of the DVAE loss (4.5) (fine-tuning, ELBO log)", low=0),
     Key("Training", "saved_dvae", "file", help="checkpoint of the pre-trained MOT DVAE (train_dvae_single.py)"),
+    Key("Training", "choice_dvae", "str", "",
+        help="more increments DVAEs for the main row, joined by +: it runs with saved_dvae and each of these and "
+             "keeps, per sequence, the run with the better ELBO score (model/dvae_choice.py); empty = saved_dvae "
+             "alone"),
     Key("Training", "seed", "int", 0, help="random seed (samples of q(z))", low=0),
     Key("Training", "num_threads", "int", 1,
         help="torch CPU threads (0 = torch default); the VEM's many small operations run fastest on 1", low=0),

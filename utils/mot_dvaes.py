@@ -28,6 +28,26 @@ def load_mot_dvae(cfg: Config):
     return model, ckpt
 
 
+def load_choice_dvaes(cfg: Config, main) -> list:
+    """[Training] choice_dvae: the further DVAEs the main row chooses from per sequence, each checked against o_dim
+    and against ``main`` (increments, the same input and increment scales). Empty key = [] (one DVAE)."""
+    where = f"{cfg.path} [Training] choice_dvae"
+    paths = [v.strip() for v in cfg["Training"]["choice_dvae"].split("+") if v.strip()]
+    models = []
+    for path in paths:
+        model, _ = load_dvae(Path(path), head="gaussian", where=where)
+        if model.x_dim != cfg["VEM"]["o_dim"]:
+            raise UserError(f"{where}: checkpoint {path!r} has x_dim = {model.x_dim} but [VEM] o_dim = "
+                            f"{cfg['VEM']['o_dim']}")
+        if not (model.increments and main.increments):
+            raise UserError(f"{where}: a choice of DVAEs needs increments DVAEs ({path!r} and [Training] saved_dvae)")
+        for name in ("feat_mean", "feat_std", "delta_std"):
+            if not torch.allclose(getattr(main, name), getattr(model, name)):
+                raise UserError(f"{where}: {path!r} must share {name} with [Training] saved_dvae")
+        models.append(model)
+    return models
+
+
 @dataclass(frozen=True)
 class RowSettings:
     """An [Eval] extra_dvae row's own settings; None = the [VEM] value."""
