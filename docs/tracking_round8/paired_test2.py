@@ -74,18 +74,22 @@ def fmt(diff: tuple[float, float, float]) -> str:
     return f"{diff[0]:+.2f} [{diff[1]:+.2f}, {diff[2]:+.2f}]"
 
 
-def table(out: Path) -> str:
-    head = ("| set | causal | KF-VEM filter | Δ causal − filter | default | large-dn | KF-VEM smoother "
-            "| Δ default − smoother | Δ large-dn − smoother | best MixDVAE row (post hoc) |")
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+def set_rows(out: Path, needed: set[str]):
+    """(set name, rows, IDF1 % per row) of every set whose OUT/<set>.npz holds the rows ``needed``."""
     for name in SETS:
         path = out / f"{name}.npz"
         if not path.is_file():
             continue
         rows = rows_of(path)
-        if not {CAUSAL, DEFAULT, LARGE, FILTER, SMOOTHER} <= set(rows):
-            continue
-        idf1 = {k: 100 * float(dataset_metrics(v)["idf1"]) for k, v in rows.items()}
+        if needed <= set(rows):
+            yield name, rows, {k: 100 * float(dataset_metrics(v)["idf1"]) for k, v in rows.items()}
+
+
+def table(out: Path) -> str:
+    head = ("| set | causal | KF-VEM filter | Δ causal − filter | default | large-dn | KF-VEM smoother "
+            "| Δ default − smoother | Δ large-dn − smoother | best MixDVAE row (post hoc) |")
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    for name, rows, idf1 in set_rows(out, {CAUSAL, DEFAULT, LARGE, FILTER, SMOOTHER}):
         d = {pair: paired(rows[pair[0]], rows[pair[1]]) for pair in PAIRS}
         best = max((k for k in idf1 if k.startswith("MixDVAE")), key=idf1.get)
         lines.append(f"| {name} | {idf1[CAUSAL]:.2f} | {idf1[FILTER]:.2f} | {fmt(d[PAIRS[0]])} | {idf1[DEFAULT]:.2f} "
@@ -98,14 +102,7 @@ def rate_table(out: Path) -> str:
     """Round 8's causal row against the KF-VEM filter and against round 7's causal row."""
     lines = ["| set | causal, round 8 (mixed-rate DVAE) | causal, round 7 | KF-VEM filter | Δ round 8 − filter "
              "| Δ round 8 − round 7 |", "|---|---|---|---|---|---|"]
-    for name in SETS:
-        path = out / f"{name}.npz"
-        if not path.is_file():
-            continue
-        rows = rows_of(path)
-        if not {RATE, CAUSAL, FILTER} <= set(rows):
-            continue
-        idf1 = {k: 100 * float(dataset_metrics(v)["idf1"]) for k, v in rows.items()}
+    for name, rows, idf1 in set_rows(out, {RATE, CAUSAL, FILTER}):
         a, b = (paired(rows[RATE], rows[other]) for other in (FILTER, CAUSAL))
         lines.append(f"| {name} | {idf1[RATE]:.2f} | {idf1[CAUSAL]:.2f} | {idf1[FILTER]:.2f} | {fmt(a)} | {fmt(b)} |")
     return "\n".join(lines)
@@ -118,14 +115,7 @@ def choice_table(out: Path) -> str:
     """The per-sequence DVAE choice (choose_dvae.py) against the KF-VEM smoother, the default row and large-dn."""
     lines = ["| set | choice | default | large-dn | KF-VEM smoother | Δ choice − smoother | Δ choice − default "
              "| Δ choice − large-dn |", "|---|---|---|---|---|---|---|---|"]
-    for name in SETS:
-        path = out / f"{name}.npz"
-        if not path.is_file():
-            continue
-        rows = rows_of(path)
-        if not {CHOICE, DEFAULT, LARGE, SMOOTHER} <= set(rows):
-            continue
-        idf1 = {k: 100 * float(dataset_metrics(v)["idf1"]) for k, v in rows.items()}
+    for name, rows, idf1 in set_rows(out, {CHOICE, DEFAULT, LARGE, SMOOTHER}):
         d = [fmt(paired(rows[CHOICE], rows[other])) for other in (SMOOTHER, DEFAULT, LARGE)]
         lines.append(f"| {name} | {idf1[CHOICE]:.2f} | {idf1[DEFAULT]:.2f} | {idf1[LARGE]:.2f} | {idf1[SMOOTHER]:.2f} "
                      f"| {' | '.join(d)} |")
