@@ -1,9 +1,11 @@
-"""Round 8: MOTA / IDF1 / IDs / HOTA with 95 % bootstrap intervals (1 000 resamples) of the new causal row, from the
-per-sample files that paired_test2.py wrote (output/r8/per_sample for test2, output/r8/per_sample_test for test).
+"""Round 8: MOTA / IDF1 / IDs / HOTA with 95 % bootstrap intervals (1 000 resamples) of one row (default: the new
+causal row), from the per-sample files that paired_test2.py and choose_dvae.py wrote (output/r8/per_sample for test2,
+output/r8/per_sample_test for test).
 
-    python docs/tracking_round8/rate_row_metrics.py
+    python docs/tracking_round8/rate_row_metrics.py [--row MixDVAE-choice]
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -16,13 +18,19 @@ from utils.mot_experiments import bootstrap_ci  # noqa: E402
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--row", default=RATE)
+    row = ap.parse_args().row
     for split, out in (("test2", "output/r8/per_sample"), ("test", "output/r8/per_sample_test")):
         print(f"{split}: | set | MOTA | IDF1 | IDs | HOTA |")
         for name in SETS:
             path = ROOT / out / f"{name}.npz"
             if not path.is_file():
                 continue
-            ci = bootstrap_ci(rows_of(path)[RATE])
+            rows = rows_of(path)
+            if row not in rows:
+                continue
+            ci = bootstrap_ci(rows[row])
             cells = [f"{ci[k][0]:.0f} [{ci[k][1]:.0f}, {ci[k][2]:.0f}]" if k == "ids" else
                      f"{100 * ci[k][0]:.1f} [{100 * ci[k][1]:.1f}, {100 * ci[k][2]:.1f}]"
                      for k in ("mota", "idf1", "ids", "hota")]
