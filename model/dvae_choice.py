@@ -25,6 +25,8 @@ from model.fast_srnn import FastSRNN
 from model.frame_rate import run_vem_upsampled
 from model.vem_mot import VEMResult, VEMSettings
 
+SCALES = ("feat_mean", "feat_std", "delta_std")          # what the DVAEs of a choice must share
+
 
 @torch.no_grad()
 def sequence_nll(fast: FastSRNN, m: Tensor) -> Tensor:
@@ -55,22 +57,35 @@ def sequence_scores(model_fast: FastSRNN, result: VEMResult, image_size: Tensor 
     return result.elbo["expected_loglik"][-1].to(nll) - nll
 
 
+def _pick(values: list[Tensor | None], pick: Tensor, batch_dim: int) -> Tensor | None:
+    """Per sequence b, ``values[pick[b]]`` along the batch axis ``batch_dim`` (None stays None)."""
+    if values[0] is None:
+        return None
+    stacked = torch.stack(values)                                       # (R, ...)
+    shape = [1] * stacked.dim()
+    shape[batch_dim + 1] = -1
+    return stacked.gather(0, pick.view(shape).expand(1, *stacked.shape[1:]))[0]
+
+
 def select(results: list[VEMResult], pick: Tensor) -> VEMResult:
     """Per sequence b, the fields of ``results[pick[b]]``. Shape: pick (B,) long."""
     def take(name: str, batch_dim: int):
-        values = [getattr(r, name) for r in results]
-        if values[0] is None:
-            return None
-        stacked = torch.stack(values)                                   # (R, ...)
-        shape = [1] * stacked.dim()
-        shape[batch_dim + 1] = -1
-        index = pick.view(shape).expand(1, *stacked.shape[1:])
-        return stacked.gather(0, index)[0]
+        return _pick([getattr(r, name) for r in results], pick, batch_dim)
 
-    elbo = {k: torch.stack([r.elbo[k] for r in results]).gather(0, pick.view(1, 1, -1).expand(
-        1, *results[0].elbo[k].shape))[0] for k in results[0].elbo}
+    elbo = {k: _pick([r.elbo[k] for r in results], pick, 1) for k in results[0].elbo}     # (n_iter, B)
     return replace(results[0], tracks=take("tracks", 0), var=take("var", 0), eta=take("eta", 0), elbo=elbo,
                    iter_tracks=take("iter_tracks", 1), iterations=take("iterations", 0))
+
+
+def choice_problem(models) -> str | None:
+    """Why these SRNNs cannot be chosen between (:class:`DVAEChoice`), or None: they must be increments DVAEs that
+    share their input and increment scales, so that their likelihoods are in the same units."""
+    if any(not m.increments for m in models):
+        return "a choice of DVAEs needs increments DVAEs"
+    for name in SCALES:
+        if any(not torch.allclose(getattr(models[0], name), getattr(m, name)) for m in models[1:]):
+            return f"the DVAEs of a choice must share {name} (their likelihoods would not compare)"
+    return None
 
 
 @dataclass
@@ -88,13 +103,9 @@ class DVAEChoice:
     def __post_init__(self):
         if len(self.options) < 2:
             raise ValueError("a DVAE choice needs at least two DVAEs")
-        first = self.options[0].model
-        for other in (o.model for o in self.options):
-            if not other.increments:
-                raise ValueError("a DVAE choice needs increments DVAEs")
-            for name in ("feat_mean", "feat_std", "delta_std"):
-                if not torch.allclose(getattr(first, name), getattr(other, name)):
-                    raise ValueError(f"the DVAEs of a choice must share {name} (their likelihoods would not compare)")
+        problem = choice_problem([o.model for o in self.options])
+        if problem:
+            raise ValueError(problem)
 
     @property
     def es_mode(self) -> str:

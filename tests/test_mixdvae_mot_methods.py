@@ -138,10 +138,11 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
     ("bad_tau", r"\[Eval\] extra_dvae: s: expected a temperature tau in \[1e-06, 1e\+06\], got 'hot'"),
     ("bad_es_var", r"\[Eval\] extra_dvae: s: es_var must be one of model, fixed, adaptive, got 'learned'"),
     ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
-    ("choice_scales", r"\[Eval\] extra_dvae: pick: the DVAEs of a choice .* must share delta_std"),
-    ("choice_needs_increments", r"\[Eval\] extra_dvae: pick: a choice of DVAEs needs increments DVAEs"),
+    ("choice_scales", r"\[Eval\] extra_dvae: pick \(.*\): the DVAEs of a choice must share delta_std"),
+    ("choice_needs_increments", r"\[Eval\] extra_dvae: pick \(.*\): a choice of DVAEs needs increments DVAEs"),
     ("main_choice_scales",
-     r"\[Training\] choice_dvae: .*inc_c\.pt.* must share delta_std with \[Training\] saved_dvae"),
+     r"\[Training\] choice_dvae: .*inc_c\.pt.* and \[Training\] saved_dvae: the DVAEs of a choice must share "
+     r"delta_std"),
     ("missing", r"checkpoint 'nowhere.pt' not found"),
 ])
 def test_bad_extra_dvae_exits_2_with_one_line(runs, case, message):

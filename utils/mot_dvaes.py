@@ -6,8 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
+from model.dvae_choice import choice_problem
 from model.fast_srnn import ES_MODES, ES_VARS
 from utils.checkpoint import load_dvae
 from utils.config import Config
@@ -39,11 +38,9 @@ def load_choice_dvaes(cfg: Config, main) -> list:
         if model.x_dim != cfg["VEM"]["o_dim"]:
             raise UserError(f"{where}: checkpoint {path!r} has x_dim = {model.x_dim} but [VEM] o_dim = "
                             f"{cfg['VEM']['o_dim']}")
-        if not (model.increments and main.increments):
-            raise UserError(f"{where}: a choice of DVAEs needs increments DVAEs ({path!r} and [Training] saved_dvae)")
-        for name in ("feat_mean", "feat_std", "delta_std"):
-            if not torch.allclose(getattr(main, name), getattr(model, name)):
-                raise UserError(f"{where}: {path!r} must share {name} with [Training] saved_dvae")
+        problem = choice_problem([main, model])
+        if problem:
+            raise UserError(f"{where}: {path!r} and [Training] saved_dvae: {problem}")
         models.append(model)
     return models
 
@@ -116,13 +113,11 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
                                 f"{cfg['VEM']['o_dim']}")
             if es_mode not in (None, "filter") and not model.increments:
                 raise UserError(f"{where}: {name}: E-S {es_mode!r} needs an increments DVAE, {one!r} is not one")
-            if "+" in path and not model.increments:
-                raise UserError(f"{where}: {name}: a choice of DVAEs needs increments DVAEs, {one!r} is not one")
             models.append(model)
             epochs.append(str(ckpt.get("epoch", "?")))
-        for name_ in ("feat_mean", "feat_std", "delta_std"):
-            if any(not torch.allclose(getattr(models[0], name_), getattr(m, name_)) for m in models[1:]):
-                raise UserError(f"{where}: {name}: the DVAEs of a choice ({path}) must share {name_}")
+        problem = choice_problem(models) if len(models) > 1 else None
+        if problem:
+            raise UserError(f"{where}: {name} ({path}): {problem}")
         model = models[0] if len(models) == 1 else tuple(models)
         out[name] = (model, path, "+".join(epochs), RowSettings(es_mode, var_scale, es_var, tau, init))
     return out
