@@ -41,17 +41,20 @@ def test_sets_have_val_and_test_from_different_seeds_and_are_not_rebuilt(sets, c
         make_mot_eval_sets.main(["--root", str(root), "--sets", "synthetic,rain"])
 
 
-def test_the_second_test_split_has_its_own_seed_and_is_built_only_when_asked(tmp_path):
+def test_the_extra_test_splits_have_their_own_seeds_and_are_built_only_when_asked(tmp_path):
     make_mot_eval_sets.main(["--root", str(tmp_path), "--sets", "synthetic", "--num-val", "2", "--num-test", "2"])
     assert not (tmp_path / "synthetic" / "test2").exists()
+    assert not (tmp_path / "synthetic" / "test3").exists()
     make_mot_eval_sets.main(["--root", str(tmp_path), "--sets", "synthetic", "--num-val", "2", "--num-test", "2",
-                             "--num-test2", "3"])
+                             "--num-test2", "3", "--num-test3", "4"])
     seeds = {split: json.loads((tmp_path / "synthetic" / split / "metadata.json").read_text())["args"]["seed"]
-             for split in ("val", "test", "test2")}
-    assert len(set(seeds.values())) == 3
+             for split in ("val", "test", "test2", "test3")}
+    assert len(set(seeds.values())) == 4
     assert len(list((tmp_path / "synthetic" / "test2").glob("*.npz"))) == 3
-    with pytest.raises(UserError, match="num-test2"):
-        make_mot_eval_sets.main(["--root", str(tmp_path), "--num-test2", "-1"])
+    assert len(list((tmp_path / "synthetic" / "test3").glob("*.npz"))) == 4
+    for split in ("test2", "test3"):
+        with pytest.raises(UserError, match=f"num-{split}"):
+            make_mot_eval_sets.main(["--root", str(tmp_path), f"--num-{split}", "-1"])
 
 
 def test_quick_sets_go_to_their_own_root(tmp_path, monkeypatch):

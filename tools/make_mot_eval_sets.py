@@ -4,6 +4,7 @@
     python tools/make_mot_eval_sets.py --quick             # 12 / 12 samples in data/generated/mot_sets_quick
     python tools/make_mot_eval_sets.py --sets synthetic,occlusion --num-val 100
     python tools/make_mot_eval_sets.py --num-test2 2000    # also a second, larger test split (seed 3)
+    python tools/make_mot_eval_sets.py --num-test3 2000    # and a third, confirmation split (seed 4)
 
 writes ``ROOT/<set>/{val,test}/`` with ``data/mot_tracking_data_generation.py --synthetic`` (3 targets,
 60 frames, 1920 x 1080). Every set starts from the project's synthetic default (noise 0.03, 15 % misses,
@@ -22,7 +23,8 @@ Validation uses ``--seed 2`` and test ``--seed 1`` in every set: val and test ne
 hard set's samples are those of ``synthetic`` with the one change (same seed, same draws wherever the
 change allows), so differences between rows measure the difficulty, not a new draw. ``--num-test2 N`` adds
 ``ROOT/<set>/test2/``, an independent replication split with ``--seed 3`` (README, Tracking, round 8: the
-300-sample test intervals are wider than the gaps they must decide). A split that already holds samples is
+300-sample test intervals are wider than the gaps they must decide); ``--num-test3 N`` adds ``ROOT/<set>/test3/``
+with ``--seed 4``, a confirmation split run once on the rows frozen before it was built (round 9). A split that already holds samples is
 skipped (``--overwrite`` rebuilds it).
 """
 
@@ -50,7 +52,7 @@ SETS = {
     "camera": ["--camera-motion", "pan+jitter", "--camera-magnitude", "4"],
     "manoeuvre": ["--manoeuvres"],
 }
-SEEDS = {"val": 2, "test": 1, "test2": 3}
+SEEDS = {"val": 2, "test": 1, "test2": 3, "test3": 4}
 
 
 def split_args(name: str, split: str, out: Path, num_samples: int) -> list[str]:
@@ -85,6 +87,8 @@ def main(argv=None) -> None:
     ap.add_argument("--num-test", type=int, default=300)
     ap.add_argument("--num-test2", type=int, default=0,
                     help="samples of the second test split test2 (seed 3); 0 = do not build it")
+    ap.add_argument("--num-test3", type=int, default=0,
+                    help="samples of the confirmation split test3 (seed 4); 0 = do not build it")
     ap.add_argument("--quick", action="store_true", help="12 val / 12 test samples (smoke test)")
     ap.add_argument("--overwrite", action="store_true", help="rebuild splits that exist")
     args = ap.parse_args(argv)
@@ -95,10 +99,12 @@ def main(argv=None) -> None:
     sizes = {"val": 12, "test": 12} if args.quick else {"val": args.num_val, "test": args.num_test}
     if min(sizes.values()) < 1:
         raise UserError("--num-val and --num-test must be >= 1")
-    if args.num_test2 < 0:
-        raise UserError(f"--num-test2 must be >= 0, got {args.num_test2}")
-    if args.num_test2 and not args.quick:
-        sizes["test2"] = args.num_test2
+    for split in ("test2", "test3"):
+        num = getattr(args, f"num_{split}")
+        if num < 0:
+            raise UserError(f"--num-{split} must be >= 0, got {num}")
+        if num and not args.quick:
+            sizes[split] = num
     root = args.root or Path("data/generated/mot_sets_quick" if args.quick else "data/generated/mot_sets")
     build(root, names, sizes, args.overwrite)
 
