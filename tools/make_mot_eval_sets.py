@@ -23,9 +23,9 @@ Validation uses ``--seed 2`` and test ``--seed 1`` in every set: val and test ne
 hard set's samples are those of ``synthetic`` with the one change (same seed, same draws wherever the
 change allows), so differences between rows measure the difficulty, not a new draw. ``--num-test2 N`` adds
 ``ROOT/<set>/test2/``, an independent replication split with ``--seed 3`` (README, Tracking, round 8: the
-300-sample test intervals are wider than the gaps they must decide); ``--num-test3 N`` adds ``ROOT/<set>/test3/``
-with ``--seed 4``, a confirmation split run once on the rows frozen before it was built (round 9). A split that already holds samples is
-skipped (``--overwrite`` rebuilds it).
+300-sample test intervals are wider than the gaps they must decide); ``--num-test3 N`` adds
+``ROOT/<set>/test3/`` with ``--seed 4``, a confirmation split run once on the rows frozen before it was built
+(round 9). A split that already holds samples is skipped (``--overwrite`` rebuilds it).
 """
 
 from __future__ import annotations
