@@ -313,6 +313,11 @@ def main() -> None:
     ranks.local_batch(frame["batch_size"], f"{cfg.path} [DataFrame] batch_size")
     if net["increments"] and user["task_name"] != "MOT":
         raise UserError(f"{cfg.path} [Network] increments: only the MOT (Gaussian) head supports it")
+    if tr["init_from"] and tr["stats_from"]:
+        raise UserError(f"{cfg.path} [Training] stats_from: set init_from or stats_from, not both "
+                        "(init_from brings its statistics)")
+    if net["velocity"] and not net["increments"]:
+        raise UserError(f"{cfg.path} [Network] velocity: needs increments = True")
     seed_and_threads(tr["seed"], tr["num_threads"])
     logger_type = user["logger_type"] if ranks.main else 0   # only rank 0 logs
     logger = get_logger(None, logger_type)           # console now; log.txt once the run directory exists
@@ -348,6 +353,13 @@ def main() -> None:
     if state is None and tr["init_from"]:
         init_from(model, tr["init_from"], net, f"{cfg.path} [Training] init_from")
         log(f"weights and feature statistics from {tr['init_from']}")
+    elif state is None and tr["stats_from"]:
+        other = read_checkpoint(tr["stats_from"])["model"]
+        if other["feat_mean"].shape != model.feat_mean.shape:
+            raise UserError(f"{cfg.path} [Training] stats_from: {tr['stats_from']} has x_dim "
+                            f"{other['feat_mean'].numel()}, this [Network] has {model.x_dim}")
+        model.set_feature_stats(other["feat_mean"], other["feat_std"], other.get("delta_std"))
+        log(f"feature statistics from {tr['stats_from']}")
     elif state is None:
         model.set_feature_stats(*feature_stats(model, stats_loader))
     if state is None:

@@ -44,6 +44,9 @@ class SRNNDynamics:
             raise ValueError(f"z_mode must be 'sample' or 'mean', got {z_mode!r}")
         self.model, self.z_mode, self.finetune, self.lr, self.beta = model.eval(), z_mode, finetune, lr, beta
         self.var_scale, self.use_fast, self.es_mode, self.es_var = var_scale, fast, es_mode, es_var
+        if model.velocity and es_mode != "filter" and not fast:
+            raise ValueError(f"a velocity-anchored DVAE's E-S {es_mode!r} (two-state covariance) runs on the fast "
+                             "path only (fast=True)")
         self.optimizer: torch.optim.Optimizer | None = None
         self.fast = FastSRNN(self.model, var_scale, es_mode, es_var)
 
@@ -106,7 +109,7 @@ class SRNNDynamics:
                 drive_h = self.model.deterministic(self._drive.permute(2, 0, 1)).permute(1, 2, 0)
         if self.use_fast:
             return self.fast.filter(prec, info, start, start_var, z, drive_h)
-        means, variances, priors, m_prev, var, state = [], [], [], None, None, None
+        means, variances, priors, m_prev, m_prev2, var, state = [], [], [], None, None, None, None
         matching = self.fast.matching
         unit = self.fast.var_unit                                                  # (D, 1)
         q = None if matching is None else (unit * matching.start_pass(prec.shape[2], prec)).T
@@ -114,7 +117,8 @@ class SRNNDynamics:
             if drive_h is None:
                 (mu, v), state = self.model.step(m_prev, z[t].T, state)
             elif t > 0:
-                mu, v = self.model.to_data(self.model.generate(drive_h[t].T, z[t].T), m_prev, self.model.delta_std)
+                mu, v = self.model.to_data(self.model.generate(drive_h[t].T, z[t].T),
+                                           *self.model.frame_of_step(m_prev, m_prev2))
             if t == 0:
                 mu, v = start.T, start_var.T
             elif self.es_var == "model":
@@ -124,7 +128,7 @@ class SRNNDynamics:
             if t > 0 and self.es_mode != "filter":                   # carry Var(s_{t-1}) (FastSRNN.filter)
                 v = v + var
             priors.append((mu, v))
-            var_prev = var
+            var_prev, m_prev2 = var, m_prev
             m_prev, var = fuse_gaussians(prec[t].T, info[t].T, mu, v)
             if t > 0 and matching is not None:
                 matching.observe(mu.T, v.T, var_prev.T, m_prev.T, var.T, unit)

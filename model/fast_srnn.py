@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from model import gauss2
 from model.covariance_matching import CovarianceMatching
 from model.fusion import fuse_gaussians, rts_identity_backward
 from model.losses import HALF_LOG_2PI
@@ -17,6 +18,7 @@ from model.srnn import LOGVAR_BOUND, SRNN, bound_logvar
 
 ES_MODES = ("filter", "propagate", "smoother", "iterated")
 ES_VARS = ("model", "fixed", "adaptive")
+FRAME2 = (1.0, 0.0, 0.0, 0.0)      # velocity anchor, frame 2: s_2 = s_1 + d_2, v_2 = d_2 (no v_1 yet)
 
 
 def _dense_layers(module: torch.nn.Module) -> list[tuple[Tensor, Tensor, str | None]]:
@@ -136,7 +138,10 @@ class FastSRNN:
             (4.1) is driven by the means the E-Z of the same iteration saw (the previous iteration's
             smoothed tracks, ``drive_h``) instead of this pass's filtered m_{t-1}, so inside a gap the
             increments d_t follow the previous bridge; the mean stays anchored on this pass's m_{t-1}. Every
-            mode but "filter" needs ``increments``.
+            mode but "filter" needs ``increments``. With a velocity-anchored DVAE (``SRNN.velocity``) every mode
+            but "filter" carries the 2 x 2 covariance of (s_t, s_t - s_{t-1}) (:meth:`_velocity_step`), whose
+            prediction 2 s_{t-1} - s_{t-2} + d_t has the variance of a constant-velocity Kalman filter's, and
+            the smoothers end with that system's backward pass (:func:`model.gauss2.rts_backward`).
 
     The per-frame step of :meth:`filter` (frames 2..T) is :meth:`_filter_step`, called through ``_step``:
     ``bench/bench_vem_mot.py --compile`` replaces it with a ``torch.compile``d copy to measure that (it did
@@ -167,7 +172,7 @@ class FastSRNN:
                                * g2[:, 0])
         # (4.1) input path: standardise -> mlp_x_h -> first LSTM layer's input projection (+ both biases);
         # with increments the input is [x_{t-1}, x_{t-1} - x_{t-2}]
-        self.increments = model.increments
+        self.increments, self.velocity = model.increments, model.velocity
         delta = model.delta_std.detach()
         in_scale, in_shift = 1.0 / std, -mean / std
         if self.increments:
@@ -313,7 +318,9 @@ class FastSRNN:
         zproj = _affine_seq(b1, (W1[:, H:], z))                        # (T, out_1, M)
         w_h = W1[:, :H].contiguous()                                   # a column slice would be copied per frame
         smooth = self.es_mode in ("smoother", "iterated")
-        keep_h = not smooth                     # encode() gets these means back (the smoothers return others)
+        two_state = self.velocity and self.es_mode != "filter"        # (s_t, v_t) Kalman steps, _velocity_step
+        keep_h = not smooth and not two_state   # encode() gets these means back (the smoothers return others; the
+        #                                         two-state recurrence is driven by s - v, not the previous m)
         hs = [prec.new_zeros(H, M) for _ in range(L)]
         cs = [prec.new_zeros(H, M) for _ in range(L)]
         matching = self.matching
@@ -321,6 +328,7 @@ class FastSRNN:
             self._q = self.var_unit * matching.start_pass(M, prec)
         means, variances, h_top, prior_means, prior_vars = [], [], [], [], []
         m_prev = m_prev2 = var = None
+        filt, pred, transitions = [], [None], [None]
         for t in range(T):
             if t == 0:                                                 # x_0 = 0: zero LSTM input at t = 1
                 for layer in range(L if drive_h is None else 0):
@@ -331,6 +339,19 @@ class FastSRNN:
                     hs[-1] = drive_h[0]
                 mu, v = start, start_var
                 m_prev, var = fuse_gaussians(prec[0], info[0], mu, v)
+                if two_state:
+                    zero = torch.zeros_like(m_prev, dtype=torch.float64)
+                    filt.append((m_prev.double(), zero, (var.double(), zero, zero)))
+            elif two_state:
+                hs, cs, predicted, updated, q, F = self._velocity_step(
+                    filt[-1], t == 1, hs, cs, zproj[t], w_h, prec[t], info[t], None if drive_h is None else drive_h[t])
+                filt.append(updated)
+                pred.append(predicted)
+                transitions.append(F)
+                m_prev, var = updated[0].to(prec.dtype), updated[2][0].to(prec.dtype)
+                mu, v = predicted[0].to(prec.dtype), predicted[2][0].to(prec.dtype)
+                if matching is not None:                   # the carried part of the prior variance: v - q
+                    matching.observe(mu, v, v - q.to(prec.dtype), m_prev, var, self.var_unit)
             else:
                 var_prev = var
                 hs, cs, mu, v, m_new, var = self._step(m_prev, m_prev if m_prev2 is None else m_prev2, hs, cs,
@@ -350,6 +371,9 @@ class FastSRNN:
         self.last = (m, torch.stack(h_top)) if keep_h else None
         if matching is not None:
             matching.finish()
+        if smooth and two_state:
+            means, variances = gauss2.rts_backward(filt, pred, transitions)
+            return torch.stack(means).to(prec.dtype), torch.stack(variances).to(prec.dtype)
         if smooth:
             return rts_identity_backward(m, var, torch.stack(prior_means), torch.stack(prior_vars))
         return m, var
@@ -359,6 +383,38 @@ class FastSRNN:
         """One frame t >= 2 of :meth:`filter`: the LSTM layers driven by m_{t-1} (and m_{t-1} - m_{t-2}) — or,
         "iterated", h_t given — the prior N(mu, v) of s_t and its fusion with the observations.
         Returns (hs, cs, mu, v, m_t, var_t)."""
+        hs, cs, out, v = self._dvae_step(m_prev, m_prev2, hs, cs, zproj_t, w_h, h_t)
+        mu = out + m_prev if self.increments else out
+        if self.velocity:                        # m_prev2 is m_prev at frame 2: no velocity yet
+            mu = mu + (m_prev - m_prev2)
+        if self.es_mode != "filter":
+            v = v + var
+        m, var = fuse_gaussians(prec_t, info_t, mu, v)
+        return hs, cs, mu, v, m, var
+
+    def _velocity_step(self, state: tuple, first: bool, hs: list[Tensor], cs: list[Tensor], zproj_t: Tensor,
+                       w_h: Tensor, prec_t: Tensor, info_t: Tensor, h_t: Tensor | None = None):
+        """One frame t >= 2 of :meth:`filter` for a velocity-anchored DVAE with a variance-carrying E-S: a
+        2-state Kalman step (:mod:`model.gauss2`, float64) on (s_t, v_t = s_t - s_{t-1}) per coordinate,
+        s_t = s_{t-1} + v_{t-1} + d_t + e_t, v_t = v_{t-1} + d_t + e_t with e_t ~ N(0, q_t) (frame 2: no
+        v_{t-1}), where d_t is the decoder's deviation from constant velocity (the velocity anchor's
+        mu_theta = s_{t-1} + v_{t-1} + d_t). The recurrence is driven by (s_{t-1}, v_{t-1}) of the last update.
+        Returns (hs, cs, predicted, updated, q, F): the predicted and updated (s, v, cov) of frame t (float64), q
+        (D, M) and the transition F used."""
+        s, vel, cov = state
+        m_prev = s.to(zproj_t.dtype)
+        hs, cs, d, q = self._dvae_step(m_prev, m_prev - vel.to(zproj_t.dtype), hs, cs, zproj_t, w_h, h_t)
+        d, q = d.double(), q.double()
+        F = FRAME2 if first else gauss2.CONSTANT_VELOCITY
+        predicted = gauss2.predict(s, vel, cov, F, (d, d), (q, q, q))
+        updated = gauss2.update(*predicted, prec_t.double(), info_t.double())
+        return hs, cs, predicted, updated, q, F
+
+    def _dvae_step(self, m_prev: Tensor, m_prev2: Tensor, hs: list[Tensor], cs: list[Tensor], zproj_t: Tensor,
+                   w_h: Tensor, h_t: Tensor | None = None):
+        """(4.1) + (4.3) of one frame t >= 2: the LSTM layers driven by m_{t-1} and m_{t-1} - m_{t-2} (or h_t
+        given) and the decoder. Returns (hs, cs, out, q): out the decoder mean (with increments, the increment or
+        the deviation from its anchor), q the E-S variance of the prediction before any carried variance."""
         hs, cs = list(hs), list(cs)
         H, D = self.H, self.D
         for layer in range(len(hs) if h_t is None else 0):
@@ -374,15 +430,11 @@ class FastSRNN:
             hs[-1] = h_t
         (_, _, act1), rest = self.gen[0], self.gen[1:]
         out = _apply(rest, _act(torch.addmm(zproj_t, w_h, hs[-1]), act1))   # (2D, M)
-        mu = out[:D] + m_prev if self.increments else out[:D]
         if self.es_var != "model":                                     # fixed, or adaptive's k per sequence
             v = self._q.expand_as(m_prev)
         else:
             v = torch.exp(torch.clamp(out[D:], self.logvar_lo, self.logvar_hi)).mul_(self.var_scale)
-        if self.es_mode != "filter":
-            v = v + var
-        m, var = fuse_gaussians(prec_t, info_t, mu, v)
-        return hs, cs, mu, v, m, var
+        return hs, cs, out[:D], v
 
     def frame_loss_terms(self, m: Tensor, enc: dict[str, Tensor]) -> dict[str, Tensor]:
         """(4.5) per frame and sequence: ``recon`` = the Gaussian NLL of x_t = m_t in the frame of
@@ -404,6 +456,8 @@ class FastSRNN:
         mean_f = (out[:, :D] - self.out_shift) / self.out_scale      # standardised decoder mean
         if self.increments:
             anchor = torch.cat([self.feat_mean.expand_as(m[:1]), m[:-1]])
+            if self.velocity:
+                anchor = torch.cat([anchor[:2], anchor[2:] + m[1:-1] - m[:-2]])
             scale = torch.cat([self.feat_std.expand_as(m[:1]), self.delta_std.expand_as(m[1:])])
         else:
             anchor, scale = self.feat_mean, self.feat_std

@@ -20,27 +20,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from model import gauss2
 from model.vem_mot import MIN_STD, box_sizes
-
-
-def kalman_update(pos: Tensor, vel: Tensor, cov: tuple[Tensor, Tensor, Tensor], prec: Tensor, info: Tensor
-                  ) -> tuple[Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:
-    """Information-form measurement update on the position (H = [1, 0]), elementwise.
-
-    Equivalent to adding ``prec`` to the position precision and ``info`` to the information vector, written
-    in gain form ``K = P H^T prec / (1 + prec P_00)`` so that prec = 0 is exactly no update.
-
-    Args:
-        pos, vel: state mean.
-        cov: (P_00, P_01, P_11) of the symmetric 2 x 2 state covariance.
-        prec, info: observation precision and information on the position.
-
-    Shape: every tensor the same (any) shape. Returns (pos, vel, cov).
-    """
-    p00, p01, p11 = cov
-    denom = 1.0 + prec * p00
-    r, k = (info - prec * pos) / denom, prec / denom
-    return pos + p00 * r, vel + p01 * r, (p00 - p00 * p00 * k, p01 - p00 * p01 * k, p11 - p01 * p01 * k)
 
 
 def kalman_smoother(prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor, accel_std: Tensor,
@@ -69,34 +50,19 @@ def kalman_smoother(prec: Tensor, info: Tensor, start: Tensor, start_var: Tensor
     q = accel_std.to(f64) ** 2
     pos, vel = start.to(f64), torch.zeros_like(start, dtype=f64)
     cov = (start_var.to(f64), torch.zeros_like(pos), init_vel_std.to(f64) ** 2)
+    Q = (0.25 * q, 0.5 * q, q)
     filt, pred = [], [None]
     for t in range(prec.shape[0]):
         if t > 0:                                                     # predict: x <- F x, P <- F P F^T + Q
-            p00, p01, p11 = cov
-            pos, vel = pos + vel, vel
-            cov = (p00 + 2 * p01 + p11 + 0.25 * q, p01 + p11 + 0.5 * q, p11 + q)
+            pos, vel, cov = gauss2.predict(pos, vel, cov, gauss2.CONSTANT_VELOCITY, Q=Q)
             pred.append((pos, vel, cov))
-        pos, vel, cov = kalman_update(pos, vel, cov, prec[t], info[t])
+        pos, vel, cov = gauss2.update(pos, vel, cov, prec[t], info[t])
         filt.append((pos, vel, cov))
     if not smooth:
         return (torch.stack([f[0] for f in filt]).float(),
                 torch.stack([f[2][0] for f in filt]).clamp_min(1e-12).float())
-    means, variances = [pos], [cov[0]]
-    for t in range(prec.shape[0] - 2, -1, -1):                         # RTS: G = P_f F^T P_pred^-1
-        f_pos, f_vel, (a, b, c) = filt[t]
-        p_pos, p_vel, (d, e, f) = pred[t + 1]
-        det = d * f - e * e
-        g00, g01 = ((a + b) * f - b * e) / det, (b * d - (a + b) * e) / det
-        g10, g11 = ((b + c) * f - c * e) / det, (c * d - (b + c) * e) / det
-        dp, dv = pos - p_pos, vel - p_vel
-        pos, vel = f_pos + g00 * dp + g01 * dv, f_vel + g10 * dp + g11 * dv
-        x, y, w = cov[0] - d, cov[1] - e, cov[2] - f                  # P_smooth(t+1) - P_pred(t+1)
-        r0, r1 = g00 * x + g01 * y, g00 * y + g01 * w                  # first row of G (.)
-        s0, s1 = g10 * x + g11 * y, g10 * y + g11 * w                  # second row
-        cov = (a + r0 * g00 + r1 * g01, b + r0 * g10 + r1 * g11, c + s0 * g10 + s1 * g11)
-        means.append(pos)
-        variances.append(cov[0])
-    mean, var = torch.stack(means[::-1]), torch.stack(variances[::-1])
+    means, variances = gauss2.rts_backward(filt, pred, [gauss2.CONSTANT_VELOCITY] * len(filt))
+    mean, var = torch.stack(means), torch.stack(variances)
     return mean.float(), var.clamp_min(1e-12).float()
 
 

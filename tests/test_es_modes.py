@@ -129,8 +129,64 @@ def test_iterated_driven_by_the_smoothers_own_forward_means_is_the_smoother():
             iterated.filter(prec, prec * x, x[0], torch.full((D, M), 1e-5), z)
 
 
-def test_iterated_fast_and_plain_paths_agree():
-    """SRNNDynamics: E-Z records the means it saw, E-S "iterated" drives h_t with them, in both paths."""
+def constant_velocity_posterior(prior0, var0, drift, q, y, r):
+    """Exact marginals of s_1 ~ N(prior0, var0), s_2 = s_1 + drift + N(0, q), s_t = 2 s_{t-1} - s_{t-2} + drift +
+    N(0, q) (t > 2), y_t ~ N(s_t, 1/r_t) (1-D, float64), from the dense precision matrix."""
+    T = y.shape[0]
+    prec = torch.diag(r.clone())
+    rhs = r * y
+    prec[0, 0] += 1 / var0
+    rhs[0] += prior0 / var0
+    for t in range(1, T):
+        c = torch.zeros(T, dtype=torch.float64)
+        c[t], c[t - 1] = 1.0, -1.0
+        if t > 1:
+            c[t - 1], c[t - 2] = -2.0, 1.0
+        prec += torch.outer(c, c) / q
+        rhs += c * drift / q
+    cov = torch.linalg.inv(prec)
+    return cov @ rhs, torch.diagonal(cov)
+
+
+def test_the_velocity_anchor_smoother_gives_the_exact_constant_velocity_posterior():
+    """A velocity-anchored DVAE whose decoder mean is a constant (d_t = drift) is a linear-Gaussian system: the
+    smoother's marginals are exact, and the last frame of "propagate" (a filter) is the smoother's."""
+    model = tiny_srnn(1, increments=True, velocity=True)
+    with torch.no_grad():
+        model.gen_out.weight.zero_()
+        model.gen_out.bias.fill_(0.3)                                  # d = 0.3 delta_std on every coordinate
+    T, D, M = 14, 4, 3
+    gen = torch.Generator().manual_seed(8)
+    prec = (torch.rand(T, D, M, generator=gen) * 4e4).double()
+    prec[5:10, :, :2] = 0.0                                            # a gap
+    y = 0.4 + torch.cumsum(0.004 * torch.rand(T, D, M, generator=gen), 0).double()
+    start_var = torch.full((D, M), 1e-5)
+    z = torch.randn(T, 3, M, generator=gen)
+    out = {}
+    for es_mode in ("propagate", "smoother"):
+        fast = FastSRNN(model, 2.0, es_mode, "fixed")
+        out[es_mode] = fast.filter(prec.float(), (prec * y).float(), y[0].float(), start_var, z)
+    q = fast.fixed_var[:, 0].double()
+    drift = 0.3 * model.delta_std.double()
+    for d in range(D):
+        for j in range(M):
+            exact_m, exact_v = constant_velocity_posterior(y[0, d, j], start_var[d, j].double(), drift[d], q[d],
+                                                           y[:, d, j], prec[:, d, j])
+            torch.testing.assert_close(out["smoother"][0][:, d, j].double(), exact_m, atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(out["smoother"][1][:, d, j].double(), exact_v, atol=1e-12, rtol=1e-3)
+            torch.testing.assert_close(out["propagate"][0][-1, d, j].double(), exact_m[-1], atol=1e-6, rtol=1e-5)
+
+
+def test_a_velocity_anchor_with_a_variance_carrying_es_needs_the_fast_path():
+    with pytest.raises(ValueError, match="fast path"):
+        SRNNDynamics(tiny_srnn(1, increments=True, velocity=True), es_mode="smoother", fast=False)
+    SRNNDynamics(tiny_srnn(1, increments=True, velocity=True), es_mode="filter", fast=False)
+
+
+@pytest.mark.parametrize(("es_mode", "velocity"), [("iterated", False), ("filter", True)])
+def test_fast_and_plain_paths_agree(es_mode, velocity):
+    """SRNNDynamics: E-Z records the means it saw, E-S "iterated" drives h_t with them, in both paths; the
+    velocity anchor is the same in both."""
     T, D, M = 9, 4, 4
     gen = torch.Generator().manual_seed(7)
     m = 0.3 + 0.4 * torch.rand(T, D, M, generator=gen)
@@ -138,7 +194,8 @@ def test_iterated_fast_and_plain_paths_agree():
     prec[2:6, :, :2] = 0.0
     out = []
     for fast in (True, False):
-        dyn = SRNNDynamics(tiny_srnn(1, increments=True), z_mode="mean", var_scale=3.0, fast=fast, es_mode="iterated")
+        dyn = SRNNDynamics(tiny_srnn(1, increments=True, velocity=velocity), z_mode="mean", var_scale=3.0, fast=fast,
+                           es_mode=es_mode)
         z, _ = dyn.e_z(m, with_loss=False)
         out.append(dyn.e_s(prec, prec * m, m[0], torch.full((D, M), 1e-5), z))
     torch.testing.assert_close(out[0][0], out[1][0], atol=1e-5, rtol=1e-5)

@@ -10,13 +10,14 @@ from model.srnn import LOG_EPS, SRNN, mlp
 B, T, Z, H = 3, 6, 2, 8
 
 
-def make_srnn(head="gaussian", x_dim=4, backward_g=False, dense=(8,), seed=0, increments=False) -> SRNN:
+def make_srnn(head="gaussian", x_dim=4, backward_g=False, dense=(8,), seed=0, increments=False,
+              velocity=False) -> SRNN:
     """Tiny SRNN; ``backward_g`` selects the backward-LSTM inference network (dim_RNN_g > 0)."""
     torch.manual_seed(seed)
     dense = list(dense)
     return SRNN(x_dim=x_dim, z_dim=Z, dense_x_h=dense, dim_RNN_h=H, num_RNN_h=1, dense_hz_z=dense,
                 dense_hz_x=dense, dense_gz_z=dense, dense_hx_g=dense if backward_g else [],
-                dim_RNN_g=5 if backward_g else 0, head=head, increments=increments)
+                dim_RNN_g=5 if backward_g else 0, head=head, increments=increments, velocity=velocity)
 
 
 def make_x(head="gaussian", x_dim=4, seed=1) -> torch.Tensor:
@@ -216,6 +217,31 @@ def test_increments_anchor_the_mean_at_the_previous_input():
     assert torch.equal(feats[:, 0, 4:], torch.zeros(B, 4))
     with pytest.raises(ValueError, match="Gaussian"):
         make_srnn("is", increments=True)
+
+
+def test_the_velocity_anchor_extrapolates_the_inputs_at_constant_velocity():
+    """velocity: frame t > 2 is anchored at 2 x_{t-1} - x_{t-2} (frame 2 at x_1, frame 1 as without increments),
+    in the whole-sequence frame and in the one-step API alike; so a decoder that outputs 0 free-runs in a
+    straight line."""
+    model = make_srnn(increments=True, velocity=True)
+    model.set_feature_stats(torch.full((4,), 0.5), torch.full((4,), 0.2), torch.full((4,), 0.01))
+    x = make_x()
+    anchor, scale = model.output_frame(x)
+    assert torch.allclose(anchor[:, 2:], 2 * x[:, 1:-1] - x[:, :-2]) and torch.equal(anchor[:, 1], x[:, 0])
+    assert torch.allclose(scale[:, 1:], torch.full((B, T - 1, 4), 0.01))
+    with torch.no_grad():
+        model.gen_out.weight.zero_()
+        model.gen_out.bias.zero_()
+        z = torch.randn(B, T, Z)
+        state, track = None, [x[:, 0], x[:, 0] + 0.003]
+        for t in range(1, T):
+            (mean, _), state = model.step(track[t - 1], z[:, t], state)
+            if t >= 2:
+                track.append(mean)
+        line = x[:, :1] + 0.003 * torch.arange(T)[None, :, None]
+        torch.testing.assert_close(torch.stack(track, 1), line, atol=1e-6, rtol=1e-6)
+    with pytest.raises(ValueError, match="increments"):
+        make_srnn(velocity=True)
 
 
 @pytest.mark.parametrize("increments", [False, True])

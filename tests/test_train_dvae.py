@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import soundfile as sf
+import torch
 from torch.utils.data import DataLoader
 
 from data.trajectory_dataset import TrajectoryDataset
@@ -136,6 +137,31 @@ def test_warm_start_with_free_running_gaps(mot_run, tmp_path):
     proc = run_script(SCRIPT, write_ini(tmp_path / "other.ini", sections), timeout=300)
     assert proc.returncode == 2
     assert "[Training] init_from" in proc.stderr and "z_dim" in proc.stderr
+
+
+def test_stats_from_takes_only_the_feature_statistics_and_the_velocity_anchor_trains(mot_run, tmp_path):
+    """stats_from: a new network (another [Network], here the velocity anchor) with the finished run's input and
+    increment scales, so the two can be chosen between per sequence; with init_from as well it is refused."""
+    ini, _, finished, _ = mot_run
+    sections = read_ini(ini)
+    sections["User"]["save_root"] = tmp_path / "runs"
+    sections["Network"].update(increments=True, velocity=True)
+    sections["Training"].update(n_epochs=1, stats_from=finished / "best.pt")
+    proc, run_dir = train(write_ini(tmp_path / "stats.ini", sections))
+    assert f"feature statistics from {finished / 'best.pt'}" in proc.stdout
+    start, _ = load_dvae(finished / "best.pt")
+    model, ckpt = load_dvae(run_dir / "best.pt")
+    assert model.velocity and ckpt["network"]["velocity"] is True
+    for name in ("feat_mean", "feat_std", "delta_std"):
+        assert torch.equal(getattr(model, name), getattr(start, name))
+    assert not torch.equal(model.gen_out.weight, start.gen_out.weight)
+    sections["Training"]["init_from"] = finished / "best.pt"
+    proc = run_script(SCRIPT, write_ini(tmp_path / "both.ini", sections), timeout=300)
+    assert proc.returncode == 2 and "stats_from" in proc.stderr
+    sections["Training"]["init_from"] = ""
+    sections["Network"]["increments"] = False
+    proc = run_script(SCRIPT, write_ini(tmp_path / "novel.ini", sections), timeout=300)
+    assert proc.returncode == 2 and "[Network] velocity" in proc.stderr
 
 
 # ----------------------------------------------------------------- SC-ASS

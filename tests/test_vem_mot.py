@@ -22,12 +22,13 @@ torch.set_num_threads(1)
 QUICK = VEMSettings(n_iter=4, init_iter=3, init_subseq_len=10, save_all_iters=True)
 
 
-def tiny_srnn(seed=0, activation="tanh", dense=(8,), layers=1, increments=False, backward_g=False) -> SRNN:
+def tiny_srnn(seed=0, activation="tanh", dense=(8,), layers=1, increments=False, backward_g=False,
+              velocity=False) -> SRNN:
     """An untrained SRNN with box-like feature statistics (its predictions are poor, its variance wide)."""
     torch.manual_seed(seed)
     d = list(dense)
     model = SRNN(x_dim=4, z_dim=3, dense_x_h=d, dim_RNN_h=6, num_RNN_h=layers, dense_hz_z=d, dense_hz_x=d,
-                 dense_gz_z=d + [5] if d else [], activation=activation, increments=increments,
+                 dense_gz_z=d + [5] if d else [], activation=activation, increments=increments, velocity=velocity,
                  dense_hx_g=d if backward_g else [], dim_RNN_g=5 if backward_g else 0).eval()
     model.set_feature_stats(torch.tensor([0.5, 0.4, 0.52, 0.55]), torch.tensor([0.27, 0.24, 0.27, 0.24]),
                             torch.tensor([0.01, 0.005, 0.01, 0.006]))
@@ -153,14 +154,16 @@ def reference_filter(model, prec, info, start, start_var, z):
     return torch.stack(means, 1), torch.stack(variances, 1)
 
 
-@pytest.mark.parametrize(("activation", "dense", "layers", "increments", "backward_g"),
-                         [("tanh", (8,), 1, False, False), ("relu", (), 2, False, False),
-                          ("tanh", (8, 6), 1, False, False), ("tanh", (8,), 1, True, False),
-                          ("relu", (), 2, True, False), ("tanh", (8,), 1, False, True), ("tanh", (8,), 1, True, True)])
-def test_fast_srnn_equals_the_srnn_api(activation, dense, layers, increments, backward_g):
-    """The fused evaluation gives the SRNN's own values, for the reference network, increments and the
-    non-causal (backward-LSTM) encoder."""
-    model = tiny_srnn(1, activation, dense, layers, increments, backward_g)
+@pytest.mark.parametrize(("activation", "dense", "layers", "increments", "backward_g", "velocity"),
+                         [("tanh", (8,), 1, False, False, False), ("relu", (), 2, False, False, False),
+                          ("tanh", (8, 6), 1, False, False, False), ("tanh", (8,), 1, True, False, False),
+                          ("relu", (), 2, True, False, False), ("tanh", (8,), 1, False, True, False),
+                          ("tanh", (8,), 1, True, True, False), ("tanh", (8,), 1, True, False, True),
+                          ("relu", (), 2, True, False, True)])
+def test_fast_srnn_equals_the_srnn_api(activation, dense, layers, increments, backward_g, velocity):
+    """The fused evaluation gives the SRNN's own values, for the reference network, increments, the velocity
+    anchor and the non-causal (backward-LSTM) encoder."""
+    model = tiny_srnn(1, activation, dense, layers, increments, backward_g, velocity)
     gen = torch.Generator().manual_seed(2)
     M, T = 5, 9
     x = 0.3 + 0.4 * torch.rand(M, T, 4, generator=gen)

@@ -26,7 +26,8 @@ def build_srnn(network: dict[str, Any], head: str) -> SRNN:
         dim_RNN_h=network["dim_RNN_h"], num_RNN_h=network["num_RNN_h"], dense_hz_z=network["dense_hz_z"],
         dense_hz_x=network["dense_hz_x"], dense_gz_z=network["dense_gz_z"], dense_hx_g=network["dense_hx_g"],
         dim_RNN_g=network["dim_RNN_g"], num_RNN_g=network["num_RNN_g"], activation=network["activation"],
-        dropout_p=network["dropout_p"], head=head, increments=network.get("increments", False))
+        dropout_p=network["dropout_p"], head=head, increments=network.get("increments", False),
+        velocity=network.get("velocity", False))
 
 
 def save_checkpoint(path: Path, model: SRNN, network: dict, stft: dict | None = None, **extra: Any) -> None:

@@ -37,6 +37,9 @@ NETWORK = [
     Key("Network", "increments", "bool", False,
         help="MOT only, beyond the reference: recurrence/encoder also see x_t - x_{t-1}, decoder mean = "
              "x_{t-1} + increment"),
+    Key("Network", "velocity", "bool", False,
+        help="MOT only, needs increments: decoder mean = 2 x_{t-1} - x_{t-2} + output from frame 3 on (the network "
+             "predicts the deviation from constant velocity)"),
 ]
 ARCH_KEYS = tuple(k.name for k in NETWORK if k.name != "dropout_p")
 
@@ -89,6 +92,10 @@ TRAIN = [
     Key("Training", "gap_max", "int", 15, help="longest free-running gap, frames", low=1),
     Key("Training", "init_from", "path", "",
         help="start from this checkpoint's weights and feature statistics (same [Network]; empty = random)"),
+    Key("Training", "stats_from", "path", "",
+        help="random weights, but this checkpoint's feature statistics (input, increment scales) instead of the "
+             "training data's, so that the DVAE can be chosen against it per sequence ([Training] choice_dvae); "
+             "empty = from the data"),
     Key("Training", "seed", "int", 128, help="random seed", low=0),
     Key("Training", "num_threads", "int", 0, help="torch CPU threads (0 = torch default)", low=0),
     Key("Training", "continue_train", "bool", False, help="resume the run in resume_dir"),
