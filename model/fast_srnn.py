@@ -329,6 +329,8 @@ class FastSRNN:
         means, variances, h_top, prior_means, prior_vars = [], [], [], [], []
         m_prev = m_prev2 = var = None
         filt, pred, transitions = [], [None], [None]
+        if two_state:
+            prec64, info64 = prec.double(), info.double()
         for t in range(T):
             if t == 0:                                                 # x_0 = 0: zero LSTM input at t = 1
                 for layer in range(L if drive_h is None else 0):
@@ -344,7 +346,8 @@ class FastSRNN:
                     filt.append((m_prev.double(), zero, (var.double(), zero, zero)))
             elif two_state:
                 hs, cs, predicted, updated, q, F = self._velocity_step(
-                    filt[-1], t == 1, hs, cs, zproj[t], w_h, prec[t], info[t], None if drive_h is None else drive_h[t])
+                    filt[-1], t == 1, hs, cs, zproj[t], w_h, prec64[t], info64[t],
+                    None if drive_h is None else drive_h[t])
                 filt.append(updated)
                 pred.append(predicted)
                 transitions.append(F)
@@ -395,7 +398,7 @@ class FastSRNN:
     def _velocity_step(self, state: tuple, first: bool, hs: list[Tensor], cs: list[Tensor], zproj_t: Tensor,
                        w_h: Tensor, prec_t: Tensor, info_t: Tensor, h_t: Tensor | None = None):
         """One frame t >= 2 of :meth:`filter` for a velocity-anchored DVAE with a variance-carrying E-S: a
-        2-state Kalman step (:mod:`model.gauss2`, float64) on (s_t, v_t = s_t - s_{t-1}) per coordinate,
+        2-state Kalman step (:mod:`model.gauss2`, float64: prec_t, info_t in float64) on (s_t, v_t = s_t - s_{t-1}) per coordinate,
         s_t = s_{t-1} + v_{t-1} + d_t + e_t, v_t = v_{t-1} + d_t + e_t with e_t ~ N(0, q_t) (frame 2: no
         v_{t-1}), where d_t is the decoder's deviation from constant velocity (the velocity anchor's
         mu_theta = s_{t-1} + v_{t-1} + d_t). The recurrence is driven by (s_{t-1}, v_{t-1}) of the last update.
@@ -407,7 +410,7 @@ class FastSRNN:
         d, q = d.double(), q.double()
         F = FRAME2 if first else gauss2.CONSTANT_VELOCITY
         predicted = gauss2.predict(s, vel, cov, F, (d, d), (q, q, q))
-        updated = gauss2.update(*predicted, prec_t.double(), info_t.double())
+        updated = gauss2.update(*predicted, prec_t, info_t)
         return hs, cs, predicted, updated, q, F
 
     def _dvae_step(self, m_prev: Tensor, m_prev2: Tensor, hs: list[Tensor], cs: list[Tensor], zproj_t: Tensor,

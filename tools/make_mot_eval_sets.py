@@ -5,6 +5,8 @@
     python tools/make_mot_eval_sets.py --sets synthetic,occlusion --num-val 100
     python tools/make_mot_eval_sets.py --num-test2 2000    # also a second, larger test split (seed 3)
     python tools/make_mot_eval_sets.py --num-test3 2000    # and a third, confirmation split (seed 4)
+    python tools/make_mot_eval_sets.py --num-val2 2000 --num-test4 2000   # round 9: a larger validation split
+                                                           # (seed 5) and a fourth test split (seed 6)
 
 writes ``ROOT/<set>/{val,test}/`` with ``data/mot_tracking_data_generation.py --synthetic`` (3 targets,
 60 frames, 1920 x 1080). Every set starts from the project's synthetic default (noise 0.03, 15 % misses,
@@ -25,7 +27,9 @@ change allows), so differences between rows measure the difficulty, not a new dr
 ``ROOT/<set>/test2/``, an independent replication split with ``--seed 3`` (README, Tracking, round 8: the
 300-sample test intervals are wider than the gaps they must decide); ``--num-test3 N`` adds
 ``ROOT/<set>/test3/`` with ``--seed 4``, a confirmation split run once on the rows frozen before it was built
-(round 9). A split that already holds samples is skipped (``--overwrite`` rebuilds it).
+(round 9); ``--num-val2`` (seed 5) and ``--num-test4`` (seed 6) add a 2 000-sample validation split for choices
+that 300 samples cannot make, and a test split for the rows chosen on it. A split that already holds samples is
+skipped (``--overwrite`` rebuilds it).
 """
 
 from __future__ import annotations
@@ -52,7 +56,8 @@ SETS = {
     "camera": ["--camera-motion", "pan+jitter", "--camera-magnitude", "4"],
     "manoeuvre": ["--manoeuvres"],
 }
-SEEDS = {"val": 2, "test": 1, "test2": 3, "test3": 4}
+SEEDS = {"val": 2, "test": 1, "test2": 3, "test3": 4, "val2": 5, "test4": 6}
+EXTRA = ("test2", "test3", "val2", "test4")               # built only when asked (--num-<split>)
 
 
 def split_args(name: str, split: str, out: Path, num_samples: int) -> list[str]:
@@ -87,8 +92,9 @@ def main(argv=None) -> None:
     ap.add_argument("--num-test", type=int, default=300)
     ap.add_argument("--num-test2", type=int, default=0,
                     help="samples of the second test split test2 (seed 3); 0 = do not build it")
-    ap.add_argument("--num-test3", type=int, default=0,
-                    help="samples of the confirmation split test3 (seed 4); 0 = do not build it")
+    for split in EXTRA[1:]:
+        ap.add_argument(f"--num-{split}", type=int, default=0,
+                        help=f"samples of the split {split} (seed {SEEDS[split]}); 0 = do not build it")
     ap.add_argument("--quick", action="store_true", help="12 val / 12 test samples (smoke test)")
     ap.add_argument("--overwrite", action="store_true", help="rebuild splits that exist")
     args = ap.parse_args(argv)
@@ -99,7 +105,7 @@ def main(argv=None) -> None:
     sizes = {"val": 12, "test": 12} if args.quick else {"val": args.num_val, "test": args.num_test}
     if min(sizes.values()) < 1:
         raise UserError("--num-val and --num-test must be >= 1")
-    for split in ("test2", "test3"):
+    for split in EXTRA:
         num = getattr(args, f"num_{split}")
         if num < 0:
             raise UserError(f"--num-{split} must be >= 0, got {num}")

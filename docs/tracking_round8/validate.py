@@ -8,6 +8,7 @@ mean), with the levers tried in this round as options (none of them is a config 
     ... --prior-gain 400 --k-range 0.25,8       # the adaptive variance's prior weight and range
     ... --tau 0.03 --tau-final 0.3 --anneal 10  # E-W temperature raised geometrically over the first 10 iterations
     ... --kind kf_smoother --accel 0.03 --tau 0.1
+    ... --checkpoint A.pt+B.pt --option-var-scales 1,0.1   # round 9: a per-sequence DVAE choice, E-S variance per DVAE
 """
 
 import argparse
@@ -24,6 +25,7 @@ import torch  # noqa: E402
 
 import model.covariance_matching as cm  # noqa: E402
 import model.vem_mot as vm  # noqa: E402
+from model.dvae_choice import DVAEChoice  # noqa: E402
 from model.dvae_dynamics import SRNNDynamics  # noqa: E402
 from utils.mot_experiments import MethodRunner, MethodSpec, dataset_metrics, load_split, reference_vem_settings, \
     score_samples  # noqa: E402
@@ -62,6 +64,9 @@ def main() -> None:
     ap.add_argument("--k-range", default=None, help="low,high multiples of k0")
     ap.add_argument("--tau-final", type=float, default=None)
     ap.add_argument("--anneal", type=int, default=10, help="iterations of the tau schedule (with --tau-final)")
+    ap.add_argument("--split", default="val", help="the split of each set (round 9: val2, 2 000 samples a set)")
+    ap.add_argument("--option-var-scales", default=None,
+                    help="with --checkpoint A+B(+C): the E-S variance scale of each DVAE of the choice")
     args = ap.parse_args()
     torch.set_num_threads(1)
     if args.prior_gain is not None:
@@ -71,9 +76,16 @@ def main() -> None:
     if args.tau_final is not None:
         vm.iterate = annealed(vm.iterate, args.tau, args.tau_final, args.anneal)
     lr = args.finetune_lr
+    option_scales = [float(v) for v in args.option_var_scales.split(",")] if args.option_var_scales else None
 
     class Runner(MethodRunner):
         def dynamics(self, spec):
+            if spec.kind == "mixdvae" and option_scales:
+                paths = spec.checkpoint.split("+")
+                if len(paths) != len(option_scales):
+                    raise SystemExit("--option-var-scales needs one value per DVAE of --checkpoint")
+                return DVAEChoice([SRNNDynamics(self.model(p), z_mode=spec.z_mode, var_scale=v, es_mode=spec.dvae_es,
+                                                es_var=spec.dvae_es_var) for p, v in zip(paths, option_scales)])
             if spec.kind != "mixdvae" or lr <= 0:
                 return super().dynamics(spec)
             return SRNNDynamics(self.model(spec.checkpoint), z_mode=spec.z_mode, var_scale=spec.dvae_var_scale,
@@ -86,7 +98,7 @@ def main() -> None:
         spec = MethodSpec("row", args.kind, None, args.tau, args.init_len, accel_std_ratio=args.accel)
     base, scores, t0 = reference_vem_settings(ROOT / "config" / "cfg_dvae_vem_mot.ini"), [], time.time()
     for name in SPLITS:
-        batch = load_split(ROOT / "data" / "generated" / "mot_sets" / name / "val")
+        batch = load_split(ROOT / "data" / "generated" / "mot_sets" / name / args.split)
         s = replace(spec, clutter_logprob=-10.0) if name == "clutter" else spec
         per = score_samples(batch["gt"].numpy(), Runner(base, seed=args.seed).run(s, batch))
         scores.append(100 * float(dataset_metrics(per)["idf1"]))
