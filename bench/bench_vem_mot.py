@@ -100,11 +100,15 @@ def run_case(batch: int, args) -> dict:
              for i, s in enumerate(samples)]
     data = collate_mot(items)
     options, sources = [], []
-    for path in (args.checkpoint or str(shipped)).split("+"):      # several: the row chooses one per sequence
+    paths = (args.checkpoint or str(shipped)).split("+")            # several: the row chooses one per sequence
+    scales = args.option_var_scales or [dyn_kwargs["var_scale"]] * len(paths)
+    if len(scales) != len(paths):
+        raise SystemExit(f"--option-var-scales: {len(scales)} values for {len(paths)} checkpoints")
+    for path, scale in zip(paths, scales):
         model, source = load_model(path)
         options.append(SRNNDynamics(model, fast=not args.plain,
-                                    **{**dyn_kwargs, "es_mode": dyn_kwargs["es_mode"] if model.increments
-                                       else "filter"}))
+                                    **{**dyn_kwargs, "var_scale": scale,
+                                       "es_mode": dyn_kwargs["es_mode"] if model.increments else "filter"}))
         sources.append(source)
     dynamics, source = (options[0] if len(options) == 1 else DVAEChoice(options)), " + ".join(sources)
     if args.compile:                       # the shipped code never compiles: this measures what it would give
@@ -154,6 +158,8 @@ def main() -> None:
     ap.add_argument("--config", default=str(CONFIG), help="VEM settings and checkpoint (default: the shipped INI)")
     ap.add_argument("--checkpoint", default="",
                     help="DVAE checkpoint (default: the config's saved_dvae); A+B: a row that chooses per sequence")
+    ap.add_argument("--option-var-scales", type=lambda t: [float(v) for v in t.split(",")], default=None,
+                    help="E-S variance scale of each checkpoint of --checkpoint (default: the config's dvae_var_scale)")
     ap.add_argument("--no-elbo", action="store_true", help="skip the per-iteration ELBO terms")
     ap.add_argument("--dvae-loss-every", type=int,
                     help="the ELBO's DVAE loss every K iterations (default: the config's dvae_loss_every)")
@@ -176,6 +182,8 @@ def main() -> None:
         cmd = [sys.executable, __file__, "--case", str(batch), "--threads", str(args.threads), "--config",
                args.config, "--checkpoint", args.checkpoint, "--repeats", str(args.repeats)]
         cmd += ["--no-elbo"] * args.no_elbo
+        if args.option_var_scales:
+            cmd += ["--option-var-scales", ",".join(map(str, args.option_var_scales))]
         cmd += ["--profile"] * args.profile + ["--plain"] * args.plain + ["--compile"] * args.compile
         cmd += ["--tol", str(args.tol)] * (args.tol is not None)
         cmd += ["--n-iter", str(args.n_iter)] * (args.n_iter is not None)
