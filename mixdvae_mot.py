@@ -116,6 +116,12 @@ def load_samples(cfg: Config, ranks: Ranks | None = None) -> list[dict | None]:
     return items
 
 
+def scales_text(dynamics) -> str:
+    """The E-S variance scale(s) of a MixDVAE row, "0.5" or, for a choice with its own per DVAE, "0.5+0.3"."""
+    scales = dynamics.var_scales if isinstance(dynamics, DVAEChoice) else (dynamics.var_scale,)
+    return "+".join(f"{v:g}" for v in dict.fromkeys(scales)) if len(set(scales)) > 1 else f"{scales[0]:g}"
+
+
 def kalman_methods(cfg: Config, settings: VEMSettings) -> dict[str, tuple[KalmanDynamics, VEMSettings]]:
     """KF-VEM smoother ("kf_vem") and filter ("kf_filter"), each with its own tau, initialisation window and
     process noise: [KF] keys, an empty one inheriting ([KF] filter_* <- [KF] <- [VEM])."""
@@ -223,7 +229,8 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
 
     def dvae(srnn, es_mode=None, var_scale=None, es_var=None):
         if isinstance(srnn, tuple):                 # several DVAEs: the row chooses one per sequence
-            return DVAEChoice([dvae(s, es_mode, var_scale, es_var) for s in srnn])
+            scales = var_scale if isinstance(var_scale, tuple) else (var_scale,) * len(srnn)
+            return DVAEChoice([dvae(s, es_mode, v, es_var) for s, v in zip(srnn, scales)])
         # the propagate/smoother E-S needs a decoder anchored on s_{t-1}: other DVAEs keep the paper's filter
         es_mode = es_mode or (vem["dvae_es"] if srnn.increments else "filter")
         return SRNNDynamics(srnn, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
@@ -240,7 +247,7 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
         size = "+".join(str(s.num_parameters()) for s in (srnn if isinstance(srnn, tuple) else (srnn,)))
         log(f"DVAE of MixDVAE-{name}: {path} (epoch {epoch}, {size} parameters"
             f"{'; chosen per sequence' if isinstance(srnn, tuple) else ''}); "
-            f"E-S {dyn.es_mode}, var x{dyn.var_scale:g} ({dyn.es_var}), tau {row_settings.temperature:g}, "
+            f"E-S {dyn.es_mode}, var x{scales_text(dyn)} ({dyn.es_var}), tau {row_settings.temperature:g}, "
             f"init_subseq_len {row_settings.init_subseq_len}")
     for m in ("kf_filter", "kf_vem"):
         if m in baselines:

@@ -119,6 +119,11 @@ class DVAEChoice:
     def es_var(self) -> str:
         return self.options[0].es_var
 
+    @property
+    def var_scales(self) -> tuple[float, ...]:
+        """The E-S variance scale of each DVAE (they may differ)."""
+        return tuple(o.var_scale for o in self.options)
+
     def run(self, det: Tensor, det_mask: Tensor | None, init: Tensor, settings: VEMSettings,
             image_size: Tensor | None = None, factor: int = 1) -> VEMResult:
         """:func:`model.frame_rate.run_vem_upsampled` with each DVAE, then per sequence the run with the largest S.

@@ -398,7 +398,8 @@ class FastSRNN:
     def _velocity_step(self, state: tuple, first: bool, hs: list[Tensor], cs: list[Tensor], zproj_t: Tensor,
                        w_h: Tensor, prec_t: Tensor, info_t: Tensor, h_t: Tensor | None = None):
         """One frame t >= 2 of :meth:`filter` for a velocity-anchored DVAE with a variance-carrying E-S: a
-        2-state Kalman step (:mod:`model.gauss2`, float64: prec_t, info_t in float64) on (s_t, v_t = s_t - s_{t-1}) per coordinate,
+        2-state Kalman step (:mod:`model.gauss2`, in float64; prec_t, info_t given in float64) on
+        (s_t, v_t = s_t - s_{t-1}) per coordinate,
         s_t = s_{t-1} + v_{t-1} + d_t + e_t, v_t = v_{t-1} + d_t + e_t with e_t ~ N(0, q_t) (frame 2: no
         v_{t-1}), where d_t is the decoder's deviation from constant velocity (the velocity anchor's
         mu_theta = s_{t-1} + v_{t-1} + d_t). The recurrence is driven by (s_{t-1}, v_{t-1}) of the last update.

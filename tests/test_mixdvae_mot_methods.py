@@ -58,7 +58,10 @@ def runs(tmp_path_factory):
                                 **{"Eval.extra_dvae": f"s:{root / 'dvae.pt'}:filter:2:learned"}),
         "choice": write_ini(root / "choice.ini", root, root / "syn", **common, **{
             "User.run_name": "choice",
-            "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1:fixed"}),
+            "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1:fixed, "
+                               f"own:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1+0.3:fixed"}),
+        "choice_count": write_ini(root / "choice_count.ini", root, root / "syn", **{
+            "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1+0.3+2"}),
         "choice_scales": write_ini(root / "choice_scales.ini", root, root / "syn", **{
             "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_c.pt'}:smoother"}),
         "choice_needs_increments": write_ini(root / "choice_inc.ini", root, root / "syn", **{
@@ -107,7 +110,9 @@ def test_a_row_of_several_dvaes_chooses_one_per_sequence(runs):
     summary = json.loads((out / "summary.json").read_text())
     assert "MixDVAE-pick" in summary["methods"]
     assert "inc_a.pt+" in summary["extra_dvae"]["MixDVAE-pick"]
-    assert "chosen per sequence" in (out / "log.txt").read_text()
+    log = (out / "log.txt").read_text()
+    assert "chosen per sequence" in log
+    assert "MixDVAE-own" in summary["methods"] and "var x1+0.3 (fixed)" in log   # one E-S scale per DVAE
 
 
 def test_the_main_row_may_choose_between_dvaes(runs):
@@ -138,6 +143,7 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
     ("bad_tau", r"\[Eval\] extra_dvae: s: expected a temperature tau in \[1e-06, 1e\+06\], got 'hot'"),
     ("bad_es_var", r"\[Eval\] extra_dvae: s: es_var must be one of model, fixed, adaptive, got 'learned'"),
     ("twice", r"\[Eval\] extra_dvae: the name 'a' is used twice"),
+    ("choice_count", r"\[Eval\] extra_dvae: pick: 3 variance scales for 2 DVAEs"),
     ("choice_scales", r"\[Eval\] extra_dvae: pick \(.*\): the DVAEs of a choice must share delta_std"),
     ("choice_needs_increments", r"\[Eval\] extra_dvae: pick \(.*\): a choice of DVAEs needs increments DVAEs"),
     ("main_choice_scales",

@@ -274,3 +274,21 @@ def test_a_mixdvae_row_gives_the_same_tracks_whether_it_runs_first_or_later(sets
     runner.run(other, batch)
     np.testing.assert_array_equal(runner.run(spec, batch), first)
     np.testing.assert_array_equal(mx.MethodRunner(base, seed=3).run(spec, batch), first)
+
+
+def test_a_choice_row_may_give_each_dvae_its_own_es_variance_scale():
+    """MethodSpec.option_var_scales: one E-S variance scale per DVAE of a "+" choice, in the row's settings; a
+    count that does not match the DVAEs is refused."""
+    import utils.mot_experiments as mx
+    from model.dvae_choice import DVAEChoice
+
+    ckpt = REPO / "model" / "pretrained" / "mot_srnn_causal_dngap.pt"
+    other = REPO / "model" / "pretrained" / "mot_srnn_causal_vel.pt"
+    spec = MethodSpec("MixDVAE-pick", "mixdvae", f"{ckpt}+{other}", dvae_es="smoother", dvae_es_var="fixed",
+                      option_var_scales=(1.0, 0.3))
+    assert spec.settings()["option_var_scales"] == (1.0, 0.3)
+    dyn = mx.MethodRunner(mx.reference_vem_settings(REPO / "config" / "cfg_dvae_vem_mot.ini")).dynamics(spec)
+    assert isinstance(dyn, DVAEChoice) and dyn.var_scales == (1.0, 0.3)
+    assert dyn.options[1].model.velocity and not dyn.options[0].model.velocity
+    with pytest.raises(UserError, match="one value per DVAE"):
+        MethodSpec("MixDVAE-pick", "mixdvae", f"{ckpt}+{other}", option_var_scales=(1.0,))

@@ -50,7 +50,7 @@ class RowSettings:
     """An [Eval] extra_dvae row's own settings; None = the [VEM] value."""
 
     es_mode: str | None = None
-    var_scale: float | None = None
+    var_scale: float | tuple[float, ...] | None = None      # a tuple: one per DVAE of a choice
     es_var: str | None = None
     tau: float | None = None
     init: int | None = None
@@ -73,7 +73,7 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
     be non-causal or larger). A row may set its own E-S mode, variance scale, E-S variance ("model", "fixed" or
     "adaptive"), E-W temperature tau and initialisation window; by default it takes [VEM]'s. ``path`` may join
     several increments DVAEs with "+" (same scales): the row then chooses the DVAE per sequence
-    (:class:`model.dvae_choice.DVAEChoice`).
+    (:class:`model.dvae_choice.DVAEChoice`), and var_scale may then give one value per DVAE, joined by "+".
 
     Returns: name -> (model, or a tuple of models for a choice, checkpoint path(s), epoch(s), RowSettings), in the
     INI's order.
@@ -94,7 +94,9 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
                 raise UserError(f"{where}: expected {form}, got {item!r}")
             path, es_mode = parts[0], parts[1]
             if len(parts) >= 3:
-                var_scale = _number(parts[2], float, 1e-6, 1e6, f"{where}: {name}", "a variance scale")
+                scales = tuple(_number(v, float, 1e-6, 1e6, f"{where}: {name}", "a variance scale")
+                               for v in parts[2].split("+"))
+                var_scale = scales[0] if len(scales) == 1 else scales
             if len(parts) >= 4:
                 es_var = parts[3]
                 if es_var not in ES_VARS:
@@ -115,6 +117,8 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
                 raise UserError(f"{where}: {name}: E-S {es_mode!r} needs an increments DVAE, {one!r} is not one")
             models.append(model)
             epochs.append(str(ckpt.get("epoch", "?")))
+        if isinstance(var_scale, tuple) and len(var_scale) != len(models):
+            raise UserError(f"{where}: {name}: {len(var_scale)} variance scales for {len(models)} DVAEs")
         problem = choice_problem(models) if len(models) > 1 else None
         if problem:
             raise UserError(f"{where}: {name} ({path}): {problem}")

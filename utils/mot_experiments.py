@@ -46,6 +46,7 @@ class MethodSpec:
         dvae_es_var: the variance of MixDVAE's E-S prediction, "model" (sigma^2_theta) or "fixed".
         accel_std_ratio, init_vel_std_ratio: KF-VEM process noise and frame-1 velocity prior (§7).
         clutter_logprob: the VEM's clutter class (5.2); None = the runner's base setting.
+        option_var_scales: with several checkpoints, the E-S variance scale of each (None = dvae_var_scale for all).
     """
 
     label: str
@@ -60,18 +61,21 @@ class MethodSpec:
     accel_std_ratio: float = 0.01
     init_vel_std_ratio: float = 0.1
     clutter_logprob: float | None = None
+    option_var_scales: tuple[float, ...] | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
             raise UserError(f"method {self.label!r}: unknown kind {self.kind!r} (choose from {', '.join(KINDS)})")
         if self.kind == "mixdvae" and not self.checkpoint:
             raise UserError(f"method {self.label!r}: MixDVAE needs a checkpoint path")
+        if self.option_var_scales is not None and len(self.option_var_scales) != len(self.checkpoint.split("+")):
+            raise UserError(f"method {self.label!r}: option_var_scales needs one value per DVAE of the choice")
 
     def settings(self) -> dict:
         """The settings that matter for this kind (for CSV/JSON/markdown)."""
         kf = ("assignment_temperature", "init_subseq_len", "accel_std_ratio", "init_vel_std_ratio", "clutter_logprob")
         keys = {"mixdvae": ("checkpoint", "assignment_temperature", "init_subseq_len", "z_mode", "dvae_var_scale",
-                            "dvae_es", "dvae_es_var", "clutter_logprob"),
+                            "dvae_es", "dvae_es_var", "clutter_logprob", "option_var_scales"),
                 "kf_filter": kf, "kf_smoother": kf, "sort": ()}[self.kind]
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
@@ -132,9 +136,11 @@ class MethodRunner:
 
     def dynamics(self, spec: MethodSpec):
         if spec.kind == "mixdvae":
-            options = [SRNNDynamics(self.model(path), z_mode=spec.z_mode, var_scale=spec.dvae_var_scale,
+            paths = spec.checkpoint.split("+")
+            scales = spec.option_var_scales or (spec.dvae_var_scale,) * len(paths)
+            options = [SRNNDynamics(self.model(path), z_mode=spec.z_mode, var_scale=scale,
                                     es_mode=spec.dvae_es, es_var=spec.dvae_es_var)
-                       for path in spec.checkpoint.split("+")]
+                       for path, scale in zip(paths, scales)]
             return options[0] if len(options) == 1 else DVAEChoice(options)
         return KalmanDynamics(spec.accel_std_ratio, spec.init_vel_std_ratio, smooth=spec.kind == "kf_smoother")
 

@@ -43,14 +43,16 @@ def row_spec(label: str) -> MethodSpec:
     return spec(label, TUNING)
 
 
-def run_set(name: str, split: str, out: Path) -> None:
+def run_set(name: str, split: str, out: Path, specs: list[MethodSpec] | None = None) -> None:
+    """Every row (default: the frozen rows of round 9) on OUT/<set>.npz, three VEM seeds."""
     base = reference_vem_settings(ROOT / "config" / "cfg_dvae_vem_mot.ini",
                                   clutter_logprob=-10.0 if name == "clutter" else None)
     runners = [MethodRunner(base, 300, seed) for seed in (0, 1, 2)]
     batch = load_split(ROOT / "data" / "generated" / "mot_sets" / name / split)
     arrays = {}
-    for label in ROWS:
-        arrays |= {f"{label}|{k}": v for k, v in seeded_scores(runners, row_spec(label), batch).items()}
+    for row in specs or [row_spec(label) for label in ROWS]:
+        label = row.label
+        arrays |= {f"{label}|{k}": v for k, v in seeded_scores(runners, row, batch).items()}
         print(f"{name}: {label} done", flush=True)
     np.savez_compressed(out / f"{name}.npz", **arrays)
 
@@ -59,34 +61,38 @@ def idf1(rows: dict) -> dict[str, float]:
     return {k: 100 * bootstrap_ci(v, num_boot=1)["idf1"][0] for k, v in rows.items()}
 
 
-def decisive_table(rows_per_set: dict[str, dict]) -> str:
-    lines = ["| set | causal | KF-VEM filter | Δ causal − filter | default (choice) | KF-VEM smoother "
-             "| Δ default − smoother |", "|---|---|---|---|---|---|---|"]
+def decisive_table(rows_per_set: dict[str, dict], pairs=PAIRS, labels=None) -> str:
+    """IDF1 of the two rows of each pair and their paired difference, per set; the last line counts the sets where
+    every difference is >= 0."""
+    labels = labels or LABELS
+    head = " | ".join(f"{labels[a]} | {labels[b]} | Δ {labels[a]} − {labels[b]}" for a, b in pairs)
+    lines = [f"| set | {head} |", "|---|" + "---|---|---|" * len(pairs)]
     held = []
     for name, rows in rows_per_set.items():
-        score = idf1({k: rows[k] for k in (*PAIRS[0], *PAIRS[1])})
-        d = [paired(rows[a], rows[b]) for a, b in PAIRS]
+        score = idf1({k: rows[k] for pair in pairs for k in pair})
+        d = [paired(rows[a], rows[b]) for a, b in pairs]
         held.append(all(x[0] >= 0 for x in d))
-        lines.append(f"| {name} | {score[RATE]:.2f} | {score[FILTER]:.2f} | {fmt(d[0])} | {score[CHOICE]:.2f} "
-                     f"| {score[SMOOTHER]:.2f} | {fmt(d[1])} |")
+        cells = " | ".join(f"{score[a]:.2f} | {score[b]:.2f} | {fmt(x)}" for (a, b), x in zip(pairs, d))
+        lines.append(f"| {name} | {cells} |")
     lines.append("")
     lines.append(f"both differences >= 0 on {sum(held)} of {len(held)} sets")
     return "\n".join(lines)
 
 
-def full_table(rows_per_set: dict[str, dict]) -> str:
+def full_table(rows_per_set: dict[str, dict], order=ROWS, labels=None) -> str:
     """MOTA / IDF1 / IDs / HOTA with 95 % bootstrap intervals (1 000 resamples), one block per set."""
+    labels = labels or LABELS
     out = []
     for name, rows in rows_per_set.items():
         out += [f"### {name}", "", "| row | MOTA | IDF1 | IDs | HOTA |", "|---|---|---|---|---|"]
-        for label in ROWS:
+        for label in order:
             if label not in rows:
                 continue
             ci = bootstrap_ci(rows[label])
             cells = [f"{ci[k][0]:.0f} [{ci[k][1]:.0f}, {ci[k][2]:.0f}]" if k == "ids" else
                      f"{100 * ci[k][0]:.1f} [{100 * ci[k][1]:.1f}, {100 * ci[k][2]:.1f}]"
                      for k in ("mota", "idf1", "ids", "hota")]
-            out.append(f"| {LABELS[label]} | " + " | ".join(cells) + " |")
+            out.append(f"| {labels[label]} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
 
