@@ -104,7 +104,8 @@ VEM_MOT = [
              "run with the [VEM] settings but its own E-S mode, variance scale, E-S variance, assignment_temperature "
              "and init_subseq_len when given, and shown as MixDVAE-<name>; checkpoint may join several increments "
              "DVAEs with + (a.pt+b.pt): the row runs each and keeps, per sequence, the run with the better ELBO "
-             "score (model/dvae_choice.py) (may be empty)"),
+             "score (model/dvae_choice.py), and dvae_var_scale may then give one value per DVAE (1+0.3) "
+             "(may be empty)"),
     Key("Eval", "metric_workers", "int", 0,
         help="processes that compute the methods' metric tables in parallel (the same tables); 0 = one per CPU "
              "core, 1 = in the main process", low=0),

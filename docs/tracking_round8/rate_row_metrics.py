@@ -14,6 +14,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "docs" / "tracking_round8"), str(ROOT / "d
 
 from paired_test2 import RATE, SETS, rows_of  # noqa: E402
 
+from tools.mot_results_table import fmt as fmt_ci  # noqa: E402
 from utils.mot_experiments import bootstrap_ci  # noqa: E402
 
 
@@ -31,9 +32,7 @@ def main() -> None:
             if row not in rows:
                 continue
             ci = bootstrap_ci(rows[row])
-            cells = [f"{ci[k][0]:.0f} [{ci[k][1]:.0f}, {ci[k][2]:.0f}]" if k == "ids" else
-                     f"{100 * ci[k][0]:.1f} [{100 * ci[k][1]:.1f}, {100 * ci[k][2]:.1f}]"
-                     for k in ("mota", "idf1", "ids", "hota")]
+            cells = [fmt_ci(ci[k], k != "ids") for k in ("mota", "idf1", "ids", "hota")]
             print(f"| {name} | " + " | ".join(cells) + " |")
 
 

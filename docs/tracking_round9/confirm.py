@@ -23,6 +23,7 @@ from choose_dvae import CHOICE as CHOICE_SPEC  # noqa: E402
 from paired import spec  # noqa: E402
 from paired_test2 import FILTER, RATE, SETS, SMOOTHER, TUNING, fmt, paired, rows_of  # noqa: E402
 
+from tools.mot_results_table import fmt as fmt_ci  # noqa: E402
 from utils.mot_experiments import MethodRunner, MethodSpec, bootstrap_ci, load_split, reference_vem_settings, \
     seeded_scores  # noqa: E402
 
@@ -89,9 +90,7 @@ def full_table(rows_per_set: dict[str, dict], order=ROWS, labels=None) -> str:
             if label not in rows:
                 continue
             ci = bootstrap_ci(rows[label])
-            cells = [f"{ci[k][0]:.0f} [{ci[k][1]:.0f}, {ci[k][2]:.0f}]" if k == "ids" else
-                     f"{100 * ci[k][0]:.1f} [{100 * ci[k][1]:.1f}, {100 * ci[k][2]:.1f}]"
-                     for k in ("mota", "idf1", "ids", "hota")]
+            cells = [fmt_ci(ci[k], k != "ids") for k in ("mota", "idf1", "ids", "hota")]
             out.append(f"| {labels[label]} | " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out)
