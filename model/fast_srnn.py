@@ -376,7 +376,7 @@ class FastSRNN:
             matching.finish()
         if smooth and two_state:
             means, variances = gauss2.rts_backward(filt, pred, transitions)
-            return torch.stack(means).to(prec.dtype), torch.stack(variances).to(prec.dtype)
+            return torch.stack(means).to(prec.dtype), torch.stack(variances).clamp_min(1e-12).to(prec.dtype)
         if smooth:
             return rts_identity_backward(m, var, torch.stack(prior_means), torch.stack(prior_vars))
         return m, var

@@ -9,10 +9,12 @@ or tensors; every tensor has the same (any) shape, so the algebra is vectorised 
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 
 Cov = tuple[Tensor, Tensor, Tensor]
 CONSTANT_VELOCITY = (1.0, 1.0, 0.0, 1.0)        # F = [[1, 1], [0, 1]] on (position, velocity)
+DET_FLOOR = 1e-12                               # relative floor of det(P^pred) in rts_backward
 
 
 def predict(x0: Tensor, x1: Tensor, cov: Cov, F: tuple, drift: tuple = (0.0, 0.0), Q: tuple = (0.0, 0.0, 0.0)
@@ -57,7 +59,9 @@ def rts_backward(filt: list, pred: list, transitions: list) -> tuple[list[Tensor
         f00, f01, f10, f11 = transitions[t + 1]
         m00, m01 = a * f00 + b * f01, a * f10 + b * f11          # P_t F^T
         m10, m11 = b * f00 + c * f01, b * f10 + c * f11
-        det = d * f - e * e
+        # P^pred is singular when the previous state is known exactly (e.g. an infinitely precise observation): floor
+        # its determinant relative to d f, so the gain stays finite (the numerators then cancel to about 0)
+        det = torch.maximum(d * f - e * e, DET_FLOOR * d * f).clamp_min(torch.finfo(d.dtype).tiny)
         g00, g01 = (m00 * f - m01 * e) / det, (m01 * d - m00 * e) / det
         g10, g11 = (m10 * f - m11 * e) / det, (m11 * d - m10 * e) / det
         d0, d1 = x0 - p0, x1 - p1

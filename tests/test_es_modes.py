@@ -210,3 +210,21 @@ def test_the_vem_tracks_clean_separated_targets_with_every_es_mode(es_mode):
     result = track(det, gt[:, 0], SRNNDynamics(tiny_srnn(increments=True), z_mode="mean", es_mode=es_mode), settings)
     assert torch.isfinite(result.tracks).all()
     assert (result.tracks - torch.as_tensor(gt, dtype=torch.float32)).abs().max() < 5.0
+
+
+def test_the_two_state_smoother_stays_finite_at_extreme_precisions():
+    """Observations of precision 1e30 (the previous state known exactly, so the predicted 2 x 2 covariance is
+    singular) and a run of missed frames: finite means on the observations, finite positive variances."""
+    model = tiny_srnn(1, increments=True, velocity=True)
+    T, D, M = 9, 4, 3
+    gen = torch.Generator().manual_seed(9)
+    x = 0.3 + 0.4 * torch.rand(T, D, M, generator=gen)
+    prec = torch.full((T, D, M), 1e30)
+    prec[4:6] = 0.0
+    with torch.no_grad():
+        m, v = FastSRNN(model, 0.3, "smoother", "fixed").filter(prec, prec * x, x[0], torch.full((D, M), 1e-5),
+                                                                torch.randn(T, 3, M, generator=gen))
+    assert torch.isfinite(m).all() and torch.isfinite(v).all() and (v > 0).all()
+    keep = torch.ones(T, dtype=torch.bool)
+    keep[4:6] = False
+    torch.testing.assert_close(m[keep], x[keep], atol=1e-6, rtol=1e-6)

@@ -111,7 +111,17 @@ def tiny_dvae() -> SRNNDynamics:
     return SRNNDynamics(model.eval())
 
 
-DYNAMICS = {"mixdvae": tiny_dvae(), "kf_vem": KalmanDynamics(0.01, 0.1, True)}
+def tiny_velocity_dvae() -> SRNNDynamics:
+    """An increments DVAE with the velocity anchor and its two-state smoother E-S (model/gauss2.py)."""
+    torch.manual_seed(0)
+    model = SRNN(x_dim=4, z_dim=2, dense_x_h=[4], dim_RNN_h=6, num_RNN_h=1, dense_hz_z=[4], dense_hz_x=[4],
+                 dense_gz_z=[4], increments=True, velocity=True)
+    model.set_feature_stats(torch.tensor([0.5, 0.4, 0.52, 0.55]), torch.tensor([0.27, 0.24, 0.27, 0.24]),
+                            torch.tensor([0.001, 0.0006, 0.001, 0.0015]))
+    return SRNNDynamics(model.eval(), es_mode="smoother", es_var="fixed", var_scale=0.3)
+
+
+DYNAMICS = {"mixdvae": tiny_dvae(), "mixdvae_velocity": tiny_velocity_dvae(), "kf_vem": KalmanDynamics(0.01, 0.1, True)}
 RANGE = {k.name: (k.low, k.high) for k in VEM_MOT if k.section == "VEM"}
 
 
