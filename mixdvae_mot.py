@@ -117,9 +117,9 @@ def load_samples(cfg: Config, ranks: Ranks | None = None) -> list[dict | None]:
 
 
 def scales_text(dynamics) -> str:
-    """The E-S variance scale(s) of a MixDVAE row, "0.5" or, for a choice with its own per DVAE, "0.5+0.3"."""
+    """The E-S variance scale(s) of a MixDVAE row: "0.5", or for a choice whose DVAEs differ, one each ("0.5+0.3")."""
     scales = dynamics.var_scales if isinstance(dynamics, DVAEChoice) else (dynamics.var_scale,)
-    return "+".join(f"{v:g}" for v in dict.fromkeys(scales)) if len(set(scales)) > 1 else f"{scales[0]:g}"
+    return "+".join(f"{v:g}" for v in scales) if len(set(scales)) > 1 else f"{scales[0]:g}"
 
 
 def kalman_methods(cfg: Config, settings: VEMSettings) -> dict[str, tuple[KalmanDynamics, VEMSettings]]:

@@ -112,10 +112,6 @@ class DVAEChoice:
         return self.options[0].es_mode
 
     @property
-    def var_scale(self) -> float:
-        return self.options[0].var_scale
-
-    @property
     def es_var(self) -> str:
         return self.options[0].es_var
 

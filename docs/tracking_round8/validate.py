@@ -25,7 +25,6 @@ import torch  # noqa: E402
 
 import model.covariance_matching as cm  # noqa: E402
 import model.vem_mot as vm  # noqa: E402
-from model.dvae_choice import DVAEChoice  # noqa: E402
 from model.dvae_dynamics import SRNNDynamics  # noqa: E402
 from utils.mot_experiments import MethodRunner, MethodSpec, dataset_metrics, load_split, reference_vem_settings, \
     score_samples  # noqa: E402
@@ -76,16 +75,10 @@ def main() -> None:
     if args.tau_final is not None:
         vm.iterate = annealed(vm.iterate, args.tau, args.tau_final, args.anneal)
     lr = args.finetune_lr
-    option_scales = [float(v) for v in args.option_var_scales.split(",")] if args.option_var_scales else None
+    option_scales = tuple(float(v) for v in args.option_var_scales.split(",")) if args.option_var_scales else None
 
     class Runner(MethodRunner):
         def dynamics(self, spec):
-            if spec.kind == "mixdvae" and option_scales:
-                paths = spec.checkpoint.split("+")
-                if len(paths) != len(option_scales):
-                    raise SystemExit("--option-var-scales needs one value per DVAE of --checkpoint")
-                return DVAEChoice([SRNNDynamics(self.model(p), z_mode=spec.z_mode, var_scale=v, es_mode=spec.dvae_es,
-                                                es_var=spec.dvae_es_var) for p, v in zip(paths, option_scales)])
             if spec.kind != "mixdvae" or lr <= 0:
                 return super().dynamics(spec)
             return SRNNDynamics(self.model(spec.checkpoint), z_mode=spec.z_mode, var_scale=spec.dvae_var_scale,
@@ -93,7 +86,7 @@ def main() -> None:
 
     if args.kind == "mixdvae":
         spec = MethodSpec("row", "mixdvae", args.checkpoint, args.tau, args.init_len, "sample", args.var_scale,
-                          args.es, args.es_var)
+                          args.es, args.es_var, option_var_scales=option_scales)
     else:
         spec = MethodSpec("row", args.kind, None, args.tau, args.init_len, accel_std_ratio=args.accel)
     base, scores, t0 = reference_vem_settings(ROOT / "config" / "cfg_dvae_vem_mot.ini"), [], time.time()
