@@ -76,7 +76,8 @@ def decisive_table(rows_per_set: dict[str, dict], pairs=PAIRS, labels=None) -> s
         cells = " | ".join(f"{score[a]:.2f} | {score[b]:.2f} | {fmt(x)}" for (a, b), x in zip(pairs, d))
         lines.append(f"| {name} | {cells} |")
     lines.append("")
-    lines.append(f"both differences >= 0 on {sum(held)} of {len(held)} sets")
+    lines.append(f"{'both' if len(pairs) == 2 else 'every'} difference{'s' if len(pairs) == 2 else ''} >= 0 on "
+                 f"{sum(held)} of {len(held)} sets")
     return "\n".join(lines)
 
 
