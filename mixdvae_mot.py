@@ -220,17 +220,19 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
     T, N = next(item for item in items if item is not None)["gt"].shape[:2]
     log(f"data: {len(items)} samples ({T} frames, {N} targets) from {user['data_dir']}")
     log(f"DVAE: {tr['saved_dvae']} (epoch {ckpt.get('epoch', '?')}, {models[0].num_parameters()} parameters)"
-        + (f"; chosen per sequence against {tr['choice_dvae']}" if len(models) > 1 else ""))
+        + (f"; chosen per sequence against {tr['choice_dvae']} (judged by {tr['choice_score']})"
+           if len(models) > 1 else ""))
     if user["print_model"]:
         log(str(models[0]))
     log(f"VEM: {settings}; z_mode {vem['z_mode']}, finetune {tr['finetune']}, E-S {vem['dvae_es']}, "
         f"var x{vem['dvae_var_scale']:g} ({vem['dvae_es_var']})")
     log(f"baselines: {', '.join(baselines) or 'none'}")
 
-    def dvae(srnn, es_mode=None, var_scale=None, es_var=None):
+    def dvae(srnn, es_mode=None, var_scale=None, es_var=None, choice_score=None):
         if isinstance(srnn, tuple):                 # several DVAEs: the row chooses one per sequence
             scales = var_scale if isinstance(var_scale, tuple) else (var_scale,) * len(srnn)
-            return DVAEChoice([dvae(s, es_mode, v, es_var) for s, v in zip(srnn, scales)])
+            return DVAEChoice([dvae(s, es_mode, v, es_var) for s, v in zip(srnn, scales)],
+                              score=choice_score or tr["choice_score"])
         # the propagate/smoother E-S needs a decoder anchored on s_{t-1}: other DVAEs keep the paper's filter
         es_mode = es_mode or (vem["dvae_es"] if srnn.increments else "filter")
         return SRNNDynamics(srnn, z_mode=vem["z_mode"], finetune=tr["finetune"], lr=tr["lr"], beta=tr["beta"],
@@ -243,10 +245,11 @@ def track_and_score(cfg: Config, baselines: list[str], model, ckpt: dict, extra:
         row_settings = replace(settings, temperature=row.tau or settings.temperature,
                                init_subseq_len=row.init or settings.init_subseq_len)
         srnn = tuple(s.to(device) for s in srnn) if isinstance(srnn, tuple) else srnn.to(device)
-        runs[f"mixdvae:{name}"] = (dyn := dvae(srnn, row.es_mode, row.var_scale, row.es_var), row_settings)
+        runs[f"mixdvae:{name}"] = (dyn := dvae(srnn, row.es_mode, row.var_scale, row.es_var, row.choice_score),
+                                        row_settings)
         size = "+".join(str(s.num_parameters()) for s in (srnn if isinstance(srnn, tuple) else (srnn,)))
         log(f"DVAE of MixDVAE-{name}: {path} (epoch {epoch}, {size} parameters"
-            f"{'; chosen per sequence' if isinstance(srnn, tuple) else ''}); "
+            f"{f'; chosen per sequence, judged by {dyn.score}' if isinstance(srnn, tuple) else ''}); "
             f"E-S {dyn.es_mode}, var x{scales_text(dyn)} ({dyn.es_var}), tau {row_settings.temperature:g}, "
             f"init_subseq_len {row_settings.init_subseq_len}")
     for m in ("kf_filter", "kf_vem"):

@@ -6,8 +6,11 @@ keeps, for every sequence, the run with the largest score
     S = sum_tkn eta_tkn E_q[log N(o_tk; s_tn, Phi_tk)]  -  sum_n L_DVAE(m_{1:T,n})
 
 where the first term is the expected observation log-likelihood of the run's last iteration (the ELBO term of §5.8,
-:func:`model.vem_elbo.elbo_terms`) and L_DVAE is the chosen DVAE's negative ELBO (4.5) of the run's own tracks, with
-beta = 1 and z at its posterior mean (:func:`sequence_nll`). No ground truth is used. The DVAEs must share their
+:func:`model.vem_elbo.elbo_terms`) and L_DVAE is a DVAE's negative ELBO (4.5) of the run's own tracks, with beta = 1
+and z at its posterior mean (:func:`sequence_nll`). Which DVAE judges the tracks is the choice's ``score`` (SCORES):
+``own`` (round 8) lets each run's own DVAE judge its tracks; ``first`` (round 11) judges every run's tracks with the
+first DVAE of the choice, one yardstick for all runs, so that the DVAEs' different variance calibrations do not enter
+the comparison; ``observations`` keeps the first term only. No ground truth is used. The DVAEs must share their
 input and increment scales (``feat_mean``, ``feat_std``, ``delta_std``), so that their likelihoods are in the same
 units; :class:`DVAEChoice` refuses others.
 """
@@ -26,6 +29,7 @@ from model.frame_rate import run_vem_upsampled
 from model.vem_mot import VEMResult, VEMSettings
 
 SCALES = ("feat_mean", "feat_std", "delta_std")          # what the DVAEs of a choice must share
+SCORES = ("own", "first", "observations")                # which DVAE judges a run's tracks (module docstring)
 
 
 @torch.no_grad()
@@ -42,12 +46,15 @@ def sequence_nll(fast: FastSRNN, m: Tensor) -> Tensor:
     return (terms["recon"][1:] + torch.log(fast.delta_std).sum()).sum(0) + terms["kl"][1:].sum(0)
 
 
-def sequence_scores(model_fast: FastSRNN, result: VEMResult, image_size: Tensor | None,
+def sequence_scores(model_fast: FastSRNN | None, result: VEMResult, image_size: Tensor | None,
                     settings: VEMSettings) -> Tensor:
-    """S of every sequence of a finished run (module docstring). ``result.elbo`` must hold ``expected_loglik``.
+    """S of every sequence of a finished run (module docstring), its tracks judged by ``model_fast`` (None: the
+    expected observation log-likelihood alone). ``result.elbo`` must hold ``expected_loglik``.
 
     Shape: result.tracks (B, T, N, 4) pixels -> (B,).
     """
+    if model_fast is None:
+        return result.elbo["expected_loglik"][-1].to(torch.float32)
     B, T, N, D = result.tracks.shape
     if image_size is None:
         image_size = torch.zeros(B, 2)
@@ -94,15 +101,19 @@ class DVAEChoice:
 
     Attributes:
         options: one :class:`model.dvae_dynamics.SRNNDynamics` per DVAE (increments DVAEs with equal scales).
+        score: which DVAE judges each run's tracks, one of :data:`SCORES` (module docstring).
         chosen: (B,) index of the DVAE kept for each sequence of the last :meth:`run` (None before).
     """
 
     options: list[SRNNDynamics]
+    score: str = "own"
     chosen: Tensor | None = None
 
     def __post_init__(self):
         if len(self.options) < 2:
             raise ValueError("a DVAE choice needs at least two DVAEs")
+        if self.score not in SCORES:
+            raise ValueError(f"choice score must be one of {', '.join(SCORES)}, got {self.score!r}")
         problem = choice_problem([o.model for o in self.options])
         if problem:
             raise ValueError(problem)
@@ -131,7 +142,8 @@ class DVAEChoice:
             torch.random.set_rng_state(state)
             result = run_vem_upsampled(det, det_mask, init, option, settings, image_size, factor)
             results.append(result)
-            scores.append(sequence_scores(option.fast, result, image_size, settings))
+            judge = {"own": option.fast, "first": self.options[0].fast, "observations": None}[self.score]
+            scores.append(sequence_scores(judge, result, image_size, settings))
         self.chosen = torch.stack(scores).argmax(0)
         return select(results, self.chosen)
 

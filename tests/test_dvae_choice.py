@@ -62,6 +62,29 @@ def test_each_sequence_keeps_the_run_with_the_larger_score():
         torch.testing.assert_close(chosen.iter_tracks[:, b], runs[k].iter_tracks[:, b])
 
 
+@pytest.mark.parametrize("score", ["first", "observations"])
+def test_a_common_yardstick_judges_every_run_with_the_same_model(score):
+    det, init = batch(2)
+    models = [tiny_srnn(1, increments=True), tiny_srnn(2, increments=True), tiny_srnn(3, increments=True)]
+    settings = replace(SETTINGS, log_elbo=True)
+    judge = FastSRNN(models[0], 1.0, "smoother", "fixed") if score == "first" else None
+    runs, scores = [], []
+    for model in models:
+        torch.manual_seed(7)
+        run = run_vem_upsampled(det, None, init, option(model), settings)
+        runs.append(run)
+        scores.append(sequence_scores(judge, run, None, settings))
+    choice = DVAEChoice([option(m) for m in models], score=score)
+    torch.manual_seed(7)
+    chosen = choice.run(det, None, init, SETTINGS)
+    expected = torch.stack(scores).argmax(0)
+    assert torch.equal(choice.chosen, expected)
+    for b, k in enumerate(expected.tolist()):
+        torch.testing.assert_close(chosen.tracks[b], runs[k].tracks[b])
+    if score == "observations":
+        torch.testing.assert_close(scores[0], runs[0].elbo["expected_loglik"][-1])
+
+
 def test_the_sequence_likelihood_is_per_sequence_and_a_jump_costs():
     fast = FastSRNN(tiny_srnn(1, increments=True), 1.0, "smoother", "fixed")
     m = 0.3 + 0.4 * torch.rand(12, 4, 5, generator=torch.Generator().manual_seed(0))
@@ -80,5 +103,7 @@ def test_a_choice_refuses_dvaes_of_other_scales_or_without_increments():
         DVAEChoice([option(a), option(b)])
     with pytest.raises(ValueError, match="at least two"):
         DVAEChoice([option(a)])
+    with pytest.raises(ValueError, match="choice score"):
+        DVAEChoice([option(a), option(a)], score="best")
     with pytest.raises(ValueError, match="increments"):
         sequence_nll(FastSRNN(tiny_srnn(1), 1.0, "filter", "model"), torch.rand(5, 4, 2))

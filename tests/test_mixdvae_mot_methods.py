@@ -59,7 +59,11 @@ def runs(tmp_path_factory):
         "choice": write_ini(root / "choice.ini", root, root / "syn", **common, **{
             "User.run_name": "choice",
             "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1:fixed, "
-                               f"own:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1+0.3:fixed"}),
+                               f"own:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1+0.3:fixed:0.01:10:first"}),
+        "bad_choice_score": write_ini(root / "bad_choice_score.ini", root, root / "syn", **{
+            "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1:fixed:0.1:5:best"}),
+        "choice_score_alone": write_ini(root / "choice_score_alone.ini", root, root / "syn", **{
+            "Eval.extra_dvae": f"one:{root / 'inc_a.pt'}:smoother:1:fixed:0.1:5:first"}),
         "choice_count": write_ini(root / "choice_count.ini", root, root / "syn", **{
             "Eval.extra_dvae": f"pick:{root / 'inc_a.pt'}+{root / 'inc_b.pt'}:smoother:1+0.3+2"}),
         "choice_scales": write_ini(root / "choice_scales.ini", root, root / "syn", **{
@@ -111,8 +115,9 @@ def test_a_row_of_several_dvaes_chooses_one_per_sequence(runs):
     assert "MixDVAE-pick" in summary["methods"]
     assert "inc_a.pt+" in summary["extra_dvae"]["MixDVAE-pick"]
     log = (out / "log.txt").read_text()
-    assert "chosen per sequence" in log
+    assert "chosen per sequence, judged by own" in log                        # the round-8 rule by default
     assert "MixDVAE-own" in summary["methods"] and "var x1+0.3 (fixed)" in log   # one E-S scale per DVAE
+    assert "chosen per sequence, judged by first" in log                      # the row's own rule (7th field)
 
 
 def test_the_main_row_may_choose_between_dvaes(runs):
@@ -135,8 +140,11 @@ def test_empty_kf_keys_inherit_the_vem_settings(runs):
 
 
 @pytest.mark.parametrize(("case", "message"), [
-    ("bad_item", r"\[Eval\] extra_dvae: expected name:checkpoint\[:es_mode\[:var_scale\[:es_var\[:tau\[:init\]\]"
-                 r"\]\]\], got 'nc'"),
+    ("bad_item", r"\[Eval\] extra_dvae: expected name:checkpoint\[:es_mode\[:var_scale\[:es_var\[:tau\[:init"
+                 r"\[:choice_score\]\]\]\]\]\], got 'nc'"),
+    ("bad_choice_score",
+     r"\[Eval\] extra_dvae: pick: choice_score must be one of own, first, observations, got 'best'"),
+    ("choice_score_alone", r"\[Eval\] extra_dvae: one: choice_score 'first' needs several DVAEs joined by \+"),
     ("es_needs_increments", r"\[Eval\] extra_dvae: s: E-S 'smoother' needs an increments DVAE"),
     ("main_es", r"\[VEM\] dvae_es = propagate needs an increments DVAE; checkpoint .*dvae\.pt.* is not one"),
     ("bad_scale", r"\[Eval\] extra_dvae: s: expected a variance scale in \[1e-06, 1e\+06\], got 'big'"),

@@ -85,6 +85,11 @@ VEM_MOT = [
         help="more increments DVAEs for the main row, joined by +: it runs with saved_dvae and each of these and "
              "keeps, per sequence, the run with the better ELBO score (model/dvae_choice.py); empty = saved_dvae "
              "alone"),
+    Key("Training", "choice_score", "choice", "own",
+        help="how a choice of DVAEs judges each run's tracks: own (each run's own DVAE; round 8), first (every run "
+             "judged by the first DVAE of the choice, one yardstick; round 11) or observations (the expected "
+             "observation log-likelihood alone) (model/dvae_choice.py)",
+        choices=("own", "first", "observations")),
     Key("Training", "seed", "int", 0, help="random seed (samples of q(z))", low=0),
     Key("Training", "num_threads", "int", 1,
         help="torch CPU threads (0 = torch default); the VEM's many small operations run fastest on 1", low=0),
@@ -99,13 +104,14 @@ VEM_MOT = [
         help="comma list of baselines run next to MixDVAE: kf_filter (KF-VEM, causal Kalman filter), "
              "kf_vem (KF-VEM, RTS smoother), sort (may be empty)"),
     Key("Eval", "extra_dvae", "str", "",
-        help="more MixDVAE rows: comma list of name:checkpoint[:dvae_es[:dvae_var_scale[:dvae_es_var[:tau[:init]]]]] "
+        help="more MixDVAE rows: comma list of "
+             "name:checkpoint[:dvae_es[:dvae_var_scale[:dvae_es_var[:tau[:init[:choice_score]]]]]] "
              "(e.g. noncausal:model/pretrained/x.pt, or causal:model/pretrained/x.pt:propagate:2:fixed:0.03:5), each "
              "run with the [VEM] settings but its own E-S mode, variance scale, E-S variance, assignment_temperature "
              "and init_subseq_len when given, and shown as MixDVAE-<name>; checkpoint may join several increments "
              "DVAEs with + (a.pt+b.pt): the row runs each and keeps, per sequence, the run with the better ELBO "
-             "score (model/dvae_choice.py), and dvae_var_scale may then give one value per DVAE (1+0.3) "
-             "(may be empty)"),
+             "score (model/dvae_choice.py), dvae_var_scale may then give one value per DVAE (1+0.3), and "
+             "choice_score says how the runs are judged ([Training] choice_score) (may be empty)"),
     Key("Eval", "metric_workers", "int", 0,
         help="processes that compute the methods' metric tables in parallel (the same tables); 0 = one per CPU "
              "core, 1 = in the main process", low=0),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from model.dvae_choice import choice_problem
+from model.dvae_choice import SCORES, choice_problem
 from model.fast_srnn import ES_MODES, ES_VARS
 from utils.checkpoint import load_dvae
 from utils.config import Config
@@ -54,6 +54,7 @@ class RowSettings:
     es_var: str | None = None
     tau: float | None = None
     init: int | None = None
+    choice_score: str | None = None                          # a choice's rule (model.dvae_choice.SCORES)
 
 
 def _number(text: str, kind, low, high, where: str, what: str):
@@ -68,18 +69,20 @@ def _number(text: str, kind, low, high, where: str, what: str):
 
 
 def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
-    """[Eval] extra_dvae ("name:path[:es_mode[:var_scale[:es_var[:tau[:init]]]]], ..."): more MixDVAE rows, each
+    """[Eval] extra_dvae ("name:path[:es_mode[:var_scale[:es_var[:tau[:init[:choice_score]]]]]], ..."): more MixDVAE
+    rows, each
     checkpoint loaded and checked against o_dim (not against [Network], which describes saved_dvae: an extra may
     be non-causal or larger). A row may set its own E-S mode, variance scale, E-S variance ("model", "fixed" or
     "adaptive"), E-W temperature tau and initialisation window; by default it takes [VEM]'s. ``path`` may join
     several increments DVAEs with "+" (same scales): the row then chooses the DVAE per sequence
-    (:class:`model.dvae_choice.DVAEChoice`), and var_scale may then give one value per DVAE, joined by "+".
+    (:class:`model.dvae_choice.DVAEChoice`), var_scale may then give one value per DVAE, joined by "+", and
+    choice_score how the runs are judged (:data:`model.dvae_choice.SCORES`).
 
     Returns: name -> (model, or a tuple of models for a choice, checkpoint path(s), epoch(s), RowSettings), in the
     INI's order.
     """
     where = f"{cfg.path} [Eval] extra_dvae"
-    form = "name:checkpoint[:es_mode[:var_scale[:es_var[:tau[:init]]]]]"
+    form = "name:checkpoint[:es_mode[:var_scale[:es_var[:tau[:init[:choice_score]]]]]]"
     out: dict[str, tuple] = {}
     for item in (v.strip() for v in cfg["Eval"]["extra_dvae"].split(",")):
         if not item:
@@ -87,10 +90,10 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
         name, sep, path = (v.strip() for v in item.partition(":"))
         if not sep or not name or not path:
             raise UserError(f"{where}: expected {form}, got {item!r}")
-        es_mode = var_scale = es_var = tau = init = None
+        es_mode = var_scale = es_var = tau = init = choice_score = None
         parts = [v.strip() for v in path.split(":")]
         if len(parts) >= 2 and parts[1] in ES_MODES:
-            if len(parts) > 6:
+            if len(parts) > 7:
                 raise UserError(f"{where}: expected {form}, got {item!r}")
             path, es_mode = parts[0], parts[1]
             if len(parts) >= 3:
@@ -103,8 +106,13 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
                     raise UserError(f"{where}: {name}: es_var must be one of {', '.join(ES_VARS)}, got {es_var!r}")
             if len(parts) >= 5:
                 tau = _number(parts[4], float, 1e-6, 1e6, f"{where}: {name}", "a temperature tau")
-            if len(parts) == 6:
+            if len(parts) >= 6:
                 init = _number(parts[5], int, 1, 100000, f"{where}: {name}", "an init window (frames)")
+            if len(parts) == 7:
+                choice_score = parts[6]
+                if choice_score not in SCORES:
+                    raise UserError(f"{where}: {name}: choice_score must be one of {', '.join(SCORES)}, got "
+                                    f"{choice_score!r}")
         if name in out:
             raise UserError(f"{where}: the name {name!r} is used twice")
         models, epochs = [], []
@@ -119,9 +127,12 @@ def load_extra_dvaes(cfg: Config) -> dict[str, tuple]:
             epochs.append(str(ckpt.get("epoch", "?")))
         if isinstance(var_scale, tuple) and len(var_scale) != len(models):
             raise UserError(f"{where}: {name}: {len(var_scale)} variance scales for {len(models)} DVAEs")
+        if choice_score is not None and len(models) == 1:
+            raise UserError(f"{where}: {name}: choice_score {choice_score!r} needs several DVAEs joined by +")
         problem = choice_problem(models) if len(models) > 1 else None
         if problem:
             raise UserError(f"{where}: {name} ({path}): {problem}")
         model = models[0] if len(models) == 1 else tuple(models)
-        out[name] = (model, path, "+".join(epochs), RowSettings(es_mode, var_scale, es_var, tau, init))
+        out[name] = (model, path, "+".join(epochs), RowSettings(es_mode, var_scale, es_var, tau, init,
+                                                                           choice_score))
     return out

@@ -47,6 +47,8 @@ class MethodSpec:
         accel_std_ratio, init_vel_std_ratio: KF-VEM process noise and frame-1 velocity prior (§7).
         clutter_logprob: the VEM's clutter class (5.2); None = the runner's base setting.
         option_var_scales: with several checkpoints, the E-S variance scale of each (None = dvae_var_scale for all).
+        choice_score: with several checkpoints, how the runs are judged (:data:`model.dvae_choice.SCORES`;
+            None = "own").
     """
 
     label: str
@@ -62,6 +64,7 @@ class MethodSpec:
     init_vel_std_ratio: float = 0.1
     clutter_logprob: float | None = None
     option_var_scales: tuple[float, ...] | None = None
+    choice_score: str | None = None
 
     def __post_init__(self):
         if self.kind not in KINDS:
@@ -75,7 +78,7 @@ class MethodSpec:
         """The settings that matter for this kind (for CSV/JSON/markdown)."""
         kf = ("assignment_temperature", "init_subseq_len", "accel_std_ratio", "init_vel_std_ratio", "clutter_logprob")
         keys = {"mixdvae": ("checkpoint", "assignment_temperature", "init_subseq_len", "z_mode", "dvae_var_scale",
-                            "dvae_es", "dvae_es_var", "clutter_logprob", "option_var_scales"),
+                            "dvae_es", "dvae_es_var", "clutter_logprob", "option_var_scales", "choice_score"),
                 "kf_filter": kf, "kf_smoother": kf, "sort": ()}[self.kind]
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
@@ -141,7 +144,7 @@ class MethodRunner:
             options = [SRNNDynamics(self.model(path), z_mode=spec.z_mode, var_scale=scale,
                                     es_mode=spec.dvae_es, es_var=spec.dvae_es_var)
                        for path, scale in zip(paths, scales)]
-            return options[0] if len(options) == 1 else DVAEChoice(options)
+            return options[0] if len(options) == 1 else DVAEChoice(options, score=spec.choice_score or "own")
         return KalmanDynamics(spec.accel_std_ratio, spec.init_vel_std_ratio, smooth=spec.kind == "kf_smoother")
 
     def run(self, spec: MethodSpec, batch: dict) -> np.ndarray:
