@@ -8,6 +8,7 @@
     python tools/make_mot_eval_sets.py --num-val2 2000 --num-test4 2000   # round 9: a larger validation split
                                                            # (seed 5) and a fourth test split (seed 6)
     python tools/make_mot_eval_sets.py --num-test5 2000    # round 10: a fifth test split (seed 7)
+    python tools/make_mot_eval_sets.py --num-test6 2000    # round 11: a sixth (seed 8)
 
 writes ``ROOT/<set>/{val,test}/`` with ``data/mot_tracking_data_generation.py --synthetic`` (3 targets,
 60 frames, 1920 x 1080). Every set starts from the project's synthetic default (noise 0.03, 15 % misses,
@@ -30,7 +31,8 @@ change allows), so differences between rows measure the difficulty, not a new dr
 ``ROOT/<set>/test3/`` with ``--seed 4``, a confirmation split run once on the rows frozen before it was built
 (round 9); ``--num-val2`` (seed 5) and ``--num-test4`` (seed 6) add a 2 000-sample validation split for choices
 that 300 samples cannot make, and a test split for the rows chosen on it; ``--num-test5`` (seed 7) adds the
-split of round 10's factor-separation run (docs/tracking_round10/README.md). A split that already holds samples is
+split of round 10's factor-separation run (docs/tracking_round10/README.md), ``--num-test6`` (seed 8) round 11's
+(docs/tracking_round11/README.md). A split that already holds samples is
 skipped (``--overwrite`` rebuilds it).
 """
 
@@ -58,8 +60,8 @@ SETS = {
     "camera": ["--camera-motion", "pan+jitter", "--camera-magnitude", "4"],
     "manoeuvre": ["--manoeuvres"],
 }
-SEEDS = {"val": 2, "test": 1, "test2": 3, "test3": 4, "val2": 5, "test4": 6, "test5": 7}
-EXTRA = ("test2", "test3", "val2", "test4", "test5")               # built only when asked (--num-<split>)
+SEEDS = {"val": 2, "test": 1, "test2": 3, "test3": 4, "val2": 5, "test4": 6, "test5": 7, "test6": 8}
+EXTRA = ("test2", "test3", "val2", "test4", "test5", "test6")               # built only when asked (--num-<split>)
 
 
 def split_args(name: str, split: str, out: Path, num_samples: int) -> list[str]:
