@@ -28,6 +28,17 @@ def option(model):
     return SRNNDynamics(model, z_mode="sample", es_mode="smoother", es_var="fixed")
 
 
+def runs_and_scores(det, init, models, judges, seed):
+    """Each DVAE's own run from the same random state, and its S judged by ``judges[k]`` (None = observations)."""
+    settings = replace(SETTINGS, log_elbo=True)
+    runs, scores = [], []
+    for model, judge in zip(models, judges):
+        torch.manual_seed(seed)
+        runs.append(run_vem_upsampled(det, None, init, option(model), settings))
+        scores.append(sequence_scores(judge, runs[-1], None, settings))
+    return runs, scores
+
+
 def test_two_copies_of_one_dvae_give_its_own_run_and_keep_the_first():
     det, init = batch()
     model = tiny_srnn(1, increments=True)
@@ -43,13 +54,7 @@ def test_two_copies_of_one_dvae_give_its_own_run_and_keep_the_first():
 def test_each_sequence_keeps_the_run_with_the_larger_score():
     det, init = batch(1)
     models = [tiny_srnn(1, increments=True), tiny_srnn(2, increments=True)]
-    settings = replace(SETTINGS, log_elbo=True)
-    runs, scores = [], []
-    for model in models:
-        torch.manual_seed(5)
-        run = run_vem_upsampled(det, None, init, option(model), settings)
-        runs.append(run)
-        scores.append(sequence_scores(FastSRNN(model, 1.0, "smoother", "fixed"), run, None, settings))
+    runs, scores = runs_and_scores(det, init, models, [FastSRNN(m, 1.0, "smoother", "fixed") for m in models], 5)
     choice = DVAEChoice([option(m) for m in models])
     torch.manual_seed(5)
     chosen = choice.run(det, None, init, SETTINGS)
@@ -66,14 +71,8 @@ def test_each_sequence_keeps_the_run_with_the_larger_score():
 def test_a_common_yardstick_judges_every_run_with_the_same_model(score):
     det, init = batch(2)
     models = [tiny_srnn(1, increments=True), tiny_srnn(2, increments=True), tiny_srnn(3, increments=True)]
-    settings = replace(SETTINGS, log_elbo=True)
     judge = FastSRNN(models[0], 1.0, "smoother", "fixed") if score == "first" else None
-    runs, scores = [], []
-    for model in models:
-        torch.manual_seed(7)
-        run = run_vem_upsampled(det, None, init, option(model), settings)
-        runs.append(run)
-        scores.append(sequence_scores(judge, run, None, settings))
+    runs, scores = runs_and_scores(det, init, models, [judge] * len(models), 7)
     choice = DVAEChoice([option(m) for m in models], score=score)
     torch.manual_seed(7)
     chosen = choice.run(det, None, init, SETTINGS)
