@@ -2,6 +2,7 @@
 
     python docs/tracking_round11/decide.py --sets synthetic,half_rate,occlusion     # runs rows, writes per-sample
     python docs/tracking_round11/decide.py --table-only                             # tables from what was written
+    python docs/tracking_round11/decide.py --record                                 # + the non-causal row (after)
 
 Rows and rule: docs/tracking_round11/README.md (committed before test6 was built; SELECTED is the row the val2
 selection named). Per-sample scores go to OUT/<set>.npz (MixDVAE rows: counts averaged over VEM seeds 0, 1, 2); the
@@ -29,8 +30,11 @@ NONCAUSAL = str(ROOT / "model" / "pretrained" / "mot_srnn_noncausal.pt")
 BY_LABEL = {s.label: s for s in ROUND10 + CANDIDATES}
 
 
+NONCAUSAL_ROW = MethodSpec("noncausal", "mixdvae", NONCAUSAL, 0.03, 5, "sample", 1.0, "smoother", "fixed")
+
+
 def specs(selected: str) -> list[MethodSpec]:
-    noncausal = MethodSpec("noncausal", "mixdvae", NONCAUSAL, 0.03, 5, "sample", 1.0, "smoother", "fixed")
+    noncausal = NONCAUSAL_ROW
     null = MethodSpec("null", "mixdvae", NULL, 0.03, 5, "sample", 0.3, "smoother", "fixed")
     del noncausal                  # dropped before test6 was built, for time (README, The decisive run)
     return [BY_LABEL[selected], *(BY_LABEL[k] for k in ("S1", "C2") if k != selected), null,
@@ -49,16 +53,28 @@ def main() -> None:
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--out", type=Path, default=ROOT / "output" / "r11" / "per_sample")
     ap.add_argument("--table-only", action="store_true")
+    ap.add_argument("--record", action="store_true",
+                    help="run the non-causal row (shipped config) into OUT_record/ after the decisive run, for the "
+                         "README's table of record; it decides nothing")
     args = ap.parse_args()
     if SELECTED is None:
         raise SystemExit("SELECTED is not set: run the val2 selection first (README, Selection)")
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
     rows = specs(SELECTED)
-    if not args.table_only:
+    record = args.out.parent / f"{args.out.name}_record"
+    if args.record:
+        record.mkdir(parents=True, exist_ok=True)
+        for name in args.sets.split(","):
+            run_set(name, args.split, record, [NONCAUSAL_ROW])
+    elif not args.table_only:
         for name in args.sets.split(","):
             run_set(name, args.split, args.out, rows)
     rows_per_set = {n: rows_of(args.out / f"{n}.npz") for n in SETS if (args.out / f"{n}.npz").is_file()}
+    if rows_per_set and all((record / f"{n}.npz").is_file() for n in rows_per_set):
+        for n in rows_per_set:
+            rows_per_set[n] |= rows_of(record / f"{n}.npz")
+        rows = rows[:-3] + [NONCAUSAL_ROW] + rows[-3:]          # before the KF-VEMs and SORT
     print(f"## {args.split}: the comparisons that decide (IDF1 %)\n")
     print(decisive_table(rows_per_set, ((SELECTED, "KF-VEM-smoother"), ("C2", "KF-VEM-filter")), LABELS))
     print(f"\n## {args.split}: for the record (IDF1 %)\n")
