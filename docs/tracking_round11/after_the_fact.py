@@ -18,8 +18,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "docs" / "tracking_round11"), str(ROOT / "
                 str(ROOT / "docs" / "tracking_round5")]
 
 import torch  # noqa: E402
-from confirm import SETS, decisive_table, rows_of, run_set  # noqa: E402
-from decide import BY_LABEL, LABELS  # noqa: E402
+from confirm import SETS, decisive_table, run_set  # noqa: E402
+from decide import LABELS  # noqa: E402
+from val2 import BY_LABEL, rows_from  # noqa: E402
 
 
 def main() -> None:
@@ -35,7 +36,7 @@ def main() -> None:
     if not args.table_only:
         for name in args.sets.split(","):
             run_set(name, args.split, out, [BY_LABEL["T3f"], BY_LABEL["KF-VEM-smoother"]])
-    rows_per_set = {n: rows_of(out / f"{n}.npz") for n in SETS if (out / f"{n}.npz").is_file()}
+    rows_per_set = rows_from(out)
     print(f"## {args.split}, after the fact: MixDVAE-choice3 against the KF-VEM smoother (IDF1 %)\n")
     print(decisive_table(rows_per_set, (("T3f", "KF-VEM-smoother"),), LABELS))
 

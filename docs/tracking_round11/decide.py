@@ -19,32 +19,18 @@ sys.path[:0] = [str(ROOT), str(ROOT / "docs" / "tracking_round11"), str(ROOT / "
                 str(ROOT / "docs" / "tracking_round5")]
 
 import torch  # noqa: E402
-from confirm import SETS, decisive_table, full_table, rows_of, run_set  # noqa: E402
-from separate import NULL, SPECS as ROUND10  # noqa: E402
-from val2 import CANDIDATES  # noqa: E402
+from confirm import SETS, decisive_table, full_table, run_set  # noqa: E402
+from val2 import BY_LABEL, LABELS as VAL2_LABELS, rows_from  # noqa: E402
 
 from utils.mot_experiments import MethodSpec  # noqa: E402
 
-SELECTED = "T3f"                   # the val2 selection's row (README, Selection), set before test6 is built
+SELECTED = "T3f"                   # the val2 selection's row (README, Selection), set before test6 was built
 NONCAUSAL = str(ROOT / "model" / "pretrained" / "mot_srnn_noncausal.pt")
-BY_LABEL = {s.label: s for s in ROUND10 + CANDIDATES}
-
-
+# the frozen rows (README, The decisive run); the non-causal row was dropped from them before test6 was built, for
+# time, and run afterwards with --record for the README's table of record
+ROWS = (SELECTED, "S1", "C2", "null", "KF-VEM-filter", "KF-VEM-smoother", "SORT")
 NONCAUSAL_ROW = MethodSpec("noncausal", "mixdvae", NONCAUSAL, 0.03, 5, "sample", 1.0, "smoother", "fixed")
-
-
-def specs(selected: str) -> list[MethodSpec]:
-    noncausal = NONCAUSAL_ROW
-    null = MethodSpec("null", "mixdvae", NULL, 0.03, 5, "sample", 0.3, "smoother", "fixed")
-    del noncausal                  # dropped before test6 was built, for time (README, The decisive run)
-    return [BY_LABEL[selected], *(BY_LABEL[k] for k in ("S1", "C2") if k != selected), null,
-            BY_LABEL["KF-VEM-filter"], BY_LABEL["KF-VEM-smoother"], BY_LABEL["SORT"]]
-
-
-LABELS = {"T3f": "three-DVAE choice, one yardstick (T3f)", "V2f": "vel-choice × 0.6, one yardstick (V2f)",
-          "S1": "default (S1)", "S3c": "vel-choice × 0.6 (S3c)", "C2": "causal (C2)", "noncausal": "non-causal",
-          "null": "CV null, smoother", "KF-VEM-filter": "KF-VEM filter", "KF-VEM-smoother": "KF-VEM smoother",
-          "SORT": "SORT-style"}
+LABELS = {**VAL2_LABELS, "noncausal": "non-causal"}
 
 
 def main() -> None:
@@ -57,11 +43,9 @@ def main() -> None:
                     help="run the non-causal row (shipped config) into OUT_record/ after the decisive run, for the "
                          "README's table of record; it decides nothing")
     args = ap.parse_args()
-    if SELECTED is None:
-        raise SystemExit("SELECTED is not set: run the val2 selection first (README, Selection)")
     torch.set_num_threads(1)
     args.out.mkdir(parents=True, exist_ok=True)
-    rows = specs(SELECTED)
+    rows = [BY_LABEL[label] for label in ROWS]
     record = args.out.parent / f"{args.out.name}_record"
     if args.record:
         record.mkdir(parents=True, exist_ok=True)
@@ -70,10 +54,8 @@ def main() -> None:
     elif not args.table_only:
         for name in args.sets.split(","):
             run_set(name, args.split, args.out, rows)
-    rows_per_set = {n: rows_of(args.out / f"{n}.npz") for n in SETS if (args.out / f"{n}.npz").is_file()}
-    if rows_per_set and all((record / f"{n}.npz").is_file() for n in rows_per_set):
-        for n in rows_per_set:
-            rows_per_set[n] |= rows_of(record / f"{n}.npz")
+    rows_per_set = rows_from(args.out, record)
+    if rows_per_set and all("noncausal" in r for r in rows_per_set.values()):
         rows = rows[:-3] + [NONCAUSAL_ROW] + rows[-3:]          # before the KF-VEMs and SORT
     print(f"## {args.split}: the comparisons that decide (IDF1 %)\n")
     print(decisive_table(rows_per_set, ((SELECTED, "KF-VEM-smoother"), ("C2", "KF-VEM-filter")), LABELS))

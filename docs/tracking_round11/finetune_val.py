@@ -16,20 +16,22 @@ from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "docs" / "tracking_round10"), str(ROOT / "docs" / "tracking_round9"),
+                str(ROOT / "docs" / "tracking_round8"), str(ROOT / "docs" / "tracking_round5")]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from separate import SPECS as ROUND10  # noqa: E402
 
 from model.dvae_choice import run_row  # noqa: E402
 from model.dvae_dynamics import SRNNDynamics  # noqa: E402
 from utils.checkpoint import load_dvae  # noqa: E402
-from utils.mot_experiments import MethodRunner, MethodSpec, dataset_metrics, load_split, \
+from utils.mot_experiments import MethodRunner, dataset_metrics, load_split, \
     reference_vem_settings, score_samples  # noqa: E402
 
 SETS = ("synthetic", "half_rate", "occlusion", "camera", "manoeuvre", "clutter")
 DNGAP = ROOT / "model" / "pretrained" / "mot_srnn_causal_dngap.pt"
-KF = MethodSpec("KF-VEM-smoother", "kf_smoother", None, 0.1, 5, accel_std_ratio=0.03)
+KF = next(s for s in ROUND10 if s.label == "KF-VEM-smoother")           # round 10's tuned KF-VEM smoother
 
 
 def idf1(batch: dict, tracks: np.ndarray) -> float:

@@ -20,7 +20,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "docs" / "tracking_round10"), str(ROOT / "
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from confirm import SETS, decisive_table, full_table, rows_of, run_set  # noqa: E402
-from separate import DNGAP, RATE, VEL, mixdvae  # noqa: E402
+from separate import DNGAP, LABELS as ROUND10_LABELS, RATE, SPECS as ROUND10, VEL, mixdvae  # noqa: E402
 
 from utils.mot_experiments import MethodSpec, dataset_metrics  # noqa: E402
 
@@ -32,20 +32,26 @@ CANDIDATES = [
     judged_by_first(mixdvae("T3f", f"{DNGAP}+{RATE}+{VEL}", "smoother", (1.0, 1.0, 0.6))),
     judged_by_first(mixdvae("V2f", f"{DNGAP}+{VEL}", "smoother", (1.0, 0.6))),
 ]
-SPECS = [
-    mixdvae("T3", f"{DNGAP}+{RATE}+{VEL}", "smoother", (1.0, 1.0, 0.6)),
-    mixdvae("S1", f"{DNGAP}+{RATE}", "smoother", (1.0, 1.0)),
-    mixdvae("S3c", f"{DNGAP}+{VEL}", "smoother", (1.0, 0.6)),
-    MethodSpec("KF-VEM-smoother", "kf_smoother", None, 0.1, 5, accel_std_ratio=0.03),
-]
+BY_LABEL = {s.label: s for s in ROUND10 + CANDIDATES}          # round 10's frozen rows and the candidates
+SPECS = [mixdvae("T3", f"{DNGAP}+{RATE}+{VEL}", "smoother", (1.0, 1.0, 0.6)),
+         *(BY_LABEL[k] for k in ("S1", "S3c", "KF-VEM-smoother"))]
 ROWS = tuple(s.label for s in SPECS)
-LABELS = {"T3f": "three-DVAE choice, one yardstick (T3f)", "V2f": "vel-choice × 0.6, one yardstick (V2f)",
-          "T3": "three-DVAE choice (T3)", "S1": "default (S1)", "S3c": "vel-choice × 0.6 (S3c)",
-          "KF-VEM-smoother": "KF-VEM smoother"}
+LABELS = {**ROUND10_LABELS, "T3f": "three-DVAE choice, one yardstick (T3f)",
+          "V2f": "vel-choice × 0.6, one yardstick (V2f)", "T3": "three-DVAE choice (T3)"}
 PAIRS = (("T3", "KF-VEM-smoother"), ("S1", "KF-VEM-smoother"), ("S3c", "KF-VEM-smoother"))
 AGAINST = (("T3", "S1"), ("T3", "S3c"))
 YARDSTICK = (("T3f", "T3"), ("V2f", "S3c"))
 SELECT = ("T3f", "V2f", "S1", "S3c", "T3")
+
+
+def rows_from(first: Path, *more: Path) -> dict[str, dict]:
+    """Per set, the rows of FIRST/<set>.npz with those of MORE/<set>.npz added where they exist (sets FIRST has)."""
+    rows_per_set = {n: rows_of(first / f"{n}.npz") for n in SETS if (first / f"{n}.npz").is_file()}
+    for n in rows_per_set:
+        for extra in more:
+            if (extra / f"{n}.npz").is_file():
+                rows_per_set[n] |= rows_of(extra / f"{n}.npz")
+    return rows_per_set
 
 
 def main() -> None:
@@ -68,10 +74,7 @@ def main() -> None:
                 run_set(name, args.split, args.out, SPECS)
             else:
                 run_set(name, args.split, cand_out, CANDIDATES)
-    rows_per_set = {n: rows_of(args.out / f"{n}.npz") for n in SETS if (args.out / f"{n}.npz").is_file()}
-    for n in rows_per_set:
-        if (cand_out / f"{n}.npz").is_file():
-            rows_per_set[n] |= rows_of(cand_out / f"{n}.npz")
+    rows_per_set = rows_from(args.out, cand_out)
     if all(label in rows for rows in rows_per_set.values() for label in SELECT) and len(rows_per_set) == len(SETS):
         print(f"## {args.split}: the selection (mean IDF1 % over the six sets; README, Selection)\n")
         print("| row | " + " | ".join(SETS) + " | mean |\n|---|" + "---|" * (len(SETS) + 1))
